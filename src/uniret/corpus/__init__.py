@@ -1,0 +1,1 @@
+"""Knowledge source in, passages out: KILT page reader, 100-word chunking, passage store."""

@@ -1,0 +1,1 @@
+"""KILT-exact retrieval metrics and per-task reports."""

@@ -1,0 +1,85 @@
+"""Run a retriever over KILT task files and write KILT-format predictions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from uniret.io import write_jsonl
+from uniret.retrieval.base import Retriever
+from uniret.tasks.kilt import TaskFile, read_examples
+from uniret.tasks.registry import TaskSpec, format_query, get_task
+from uniret.types import Example, Hit
+
+logger = logging.getLogger(__name__)
+
+
+def hits_to_provenance(retriever: Retriever, hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """KILT provenance entries for ranked hits, best first."""
+    passages = retriever.store.get_many([h.passage_id for h in hits])
+    return [
+        {
+            "wikipedia_id": p.wikipedia_id,
+            "title": p.title,
+            "start_paragraph_id": p.start_paragraph,
+            "end_paragraph_id": p.end_paragraph,
+            "text": p.text,
+            "score": round(h.score, 6),
+            "passage_id": p.id,
+        }
+        for p, h in zip(passages, hits, strict=True)
+    ]
+
+
+def queries_for(examples: Sequence[Example], spec: TaskSpec, retriever: Retriever) -> list[str]:
+    """The formatted query of each example, as this retriever wants it."""
+    return [format_query(e.input, spec, retriever.query_format) for e in examples]
+
+
+def iter_predictions(
+    retriever: Retriever,
+    examples: Sequence[Example],
+    spec: TaskSpec,
+    k: int,
+    *,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """KILT prediction records, one per example, in input order."""
+    queries = queries_for(examples, spec, retriever)
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start : start + batch_size]
+        ranked = retriever.search(queries[start : start + batch_size], k)
+        for example, hits in zip(batch, ranked, strict=True):
+            yield {
+                "id": example.id,
+                "input": example.input,
+                "output": [{"provenance": hits_to_provenance(retriever, hits)}],
+            }
+        if progress is not None:
+            progress(len(batch))
+
+
+def predict_file(
+    retriever: Retriever,
+    task_file: str | Path,
+    out_path: str | Path,
+    k: int,
+    *,
+    task: str | None = None,
+    skip_invalid: bool = False,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Retrieve for every example of ``task_file``; write predictions atomically; return count."""
+    info = TaskFile.from_path(task_file)
+    spec = get_task(task or info.task)
+    examples = read_examples(task_file, skip_invalid=skip_invalid)
+    records = iter_predictions(
+        retriever, examples, spec, k, batch_size=batch_size, progress=progress
+    )
+    count = write_jsonl(out_path, records)
+    logger.info("%s: %d predictions written to %s", info.path.name, count, out_path)
+    return count

@@ -1,0 +1,1 @@
+"""Sparse retrieval: BM25 with bm25s as the embedded engine."""

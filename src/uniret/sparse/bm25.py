@@ -1,0 +1,128 @@
+"""BM25 over a passage store, built with bm25s and saved as .npy + JSON (no re-tokenising on load).
+
+Scoring (Lucene variant, as Anserini/pyserini): for query terms t,
+``score(q, d) = sum_t idf(t) * tf(t,d) / (tf(t,d) + k1 * (1 - b + b * |d| / avgdl))`` with
+``idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+from bm25s.tokenization import Tokenized, Tokenizer
+
+from uniret.corpus.store import PassageStore
+
+logger = logging.getLogger(__name__)
+
+ENGINE_DIR = "bm25s"
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """BM25 parameters and text processing.
+
+    ``stemmer``: a Snowball language (PyStemmer), or "" for none. ``stopwords``: a bm25s
+    stopword list name ("en") or "" for none. ``title_sep``: placed between title and text.
+    """
+
+    k1: float = 0.9
+    b: float = 0.4
+    method: str = "lucene"
+    stemmer: str = "english"
+    stopwords: str = "en"
+    lower: bool = True
+    title_sep: str = " "
+    tokenize_batch: int = 50_000
+    threads: int = -1
+
+    def __post_init__(self) -> None:
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise ValueError(f"need k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
+
+
+def make_tokenizer(config: BM25Config) -> Tokenizer:
+    """The bm25s tokenizer (lower-casing, stopwords, Snowball stemming) a config describes."""
+    stemmer: Callable[..., Any] | None = None
+    if config.stemmer:
+        import Stemmer  # PyStemmer
+
+        stemmer = Stemmer.Stemmer(config.stemmer)
+    return Tokenizer(lower=config.lower, stopwords=config.stopwords or [], stemmer=stemmer)
+
+
+class BM25Index:
+    """A BM25 index over passage ids ``0..N-1`` of one passage store."""
+
+    def __init__(self, engine: bm25s.BM25, tokenizer: Tokenizer, config: BM25Config) -> None:
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.config = config
+
+    @classmethod
+    def build(
+        cls,
+        store: PassageStore,
+        config: BM25Config = BM25Config(),
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> BM25Index:
+        """Tokenise every passage (title prepended) in batches and index them."""
+        tokenizer = make_tokenizer(config)
+        ids: list[list[int]] = []
+        for start in range(0, len(store), config.tokenize_batch):
+            stop = min(start + config.tokenize_batch, len(store))
+            texts = store.texts(start, stop, with_title=config.title_sep)
+            ids.extend(
+                tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
+            )
+            if progress is not None:
+                progress(stop - start)
+        engine = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
+        engine.index(Tokenized(ids=ids, vocab=tokenizer.get_vocab_dict()), show_progress=False)
+        return cls(engine, tokenizer, config)
+
+    def save(self, directory: str | Path) -> None:
+        """Write the engine's arrays and the tokenizer vocabulary under ``directory``."""
+        target = Path(directory) / ENGINE_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        self.engine.save(str(target), show_progress=False)
+        self.tokenizer.save_vocab(str(target))
+
+    @classmethod
+    def load(cls, directory: str | Path, config: BM25Config, *, mmap: bool = True) -> BM25Index:
+        """Load a saved index; the corpus is not re-tokenised."""
+        source = Path(directory) / ENGINE_DIR
+        engine = bm25s.BM25.load(str(source), mmap=mmap, show_progress=False)
+        tokenizer = make_tokenizer(config)
+        tokenizer.load_vocab(str(source))
+        return cls(engine, tokenizer, config)
+
+    def tokenize_queries(self, queries: Sequence[str]) -> list[list[int]]:
+        """Query token ids in the index vocabulary (unknown words dropped)."""
+        return self.tokenizer.tokenize(
+            list(queries), update_vocab=False, return_as="ids", show_progress=False
+        )
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` passage ids and scores per query, best first; zero scores are id -1."""
+        if not queries:
+            return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
+        k = min(k, self.engine.scores["num_docs"])
+        docs, scores = self.engine.retrieve(
+            self.tokenize_queries(queries), k=k, show_progress=False, n_threads=self.config.threads
+        )
+        docs = np.asarray(docs, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float32)
+        docs[scores <= 0] = -1
+        return docs, scores
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data."""
+        return asdict(self.config)

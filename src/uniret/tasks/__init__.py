@@ -1,0 +1,1 @@
+"""KILT task files: reading, validation, writing, the task registry and gold passages."""
