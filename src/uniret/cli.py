@@ -23,7 +23,9 @@ def _csv_ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -38,7 +40,10 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
     config = ChunkConfig(words=args.words, min_words=args.min_words)
     with tqdm(unit=" pages", desc="chunking", disable=args.quiet) as bar:
         meta = build_passage_store(
-            args.knowledge, args.out, config, skip_invalid=args.skip_invalid,
+            args.knowledge,
+            args.out,
+            config,
+            skip_invalid=args.skip_invalid,
             on_page=lambda n: bar.update(n - bar.n),
         )
     print(
@@ -59,7 +64,8 @@ def cmd_index_bm25(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with tqdm(total=len(store), unit=" passages", desc="tokenising", disable=args.quiet) as bar:
         build_bm25_index(store, args.out, config, progress=bar.update)
-    print(f"BM25 index of {len(store):,} passages in {time.perf_counter() - started:.1f}s -> {args.out}")
+    seconds = time.perf_counter() - started
+    print(f"BM25 index of {len(store):,} passages in {seconds:.1f}s -> {args.out}")
     return 0
 
 
@@ -71,7 +77,9 @@ def load_retriever(index_dirs: Sequence[str], passages: str | None) -> object:
     from uniret.retrieval.sparse import BM25Retriever
 
     if len(index_dirs) != 1:
-        raise UniretError("hybrid retrieval over several indexes is not available yet; pass one --index")
+        raise UniretError(
+            "hybrid retrieval over several indexes is not available yet; pass one --index"
+        )
     meta = read_index_meta(index_dirs[0])
     if meta["kind"] == BM25_KIND:
         return BM25Retriever.load(index_dirs[0], passages)
@@ -93,11 +101,19 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         with tqdm(unit=" queries", desc=Path(path).name, disable=args.quiet) as bar:
             n = predict_file(
-                retriever, path, out_dir / Path(path).name, args.k, task=args.task,  # type: ignore[arg-type]
-                skip_invalid=args.skip_invalid, batch_size=args.batch_size, progress=bar.update,
+                retriever,
+                path,
+                out_dir / Path(path).name,
+                args.k,
+                task=args.task,  # type: ignore[arg-type]
+                skip_invalid=args.skip_invalid,
+                batch_size=args.batch_size,
+                progress=bar.update,
             )
         seconds = time.perf_counter() - started
-        print(f"{Path(path).name}: {n} queries in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} q/s)")
+        print(
+            f"{Path(path).name}: {n} queries in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} q/s)"
+        )
     print(f"predictions in {out_dir}")
     return 0
 
@@ -118,13 +134,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_table(reports))
     for r in reports:
         if r.missing:
-            print(f"warning: {r.name}: {r.missing} gold ids had no prediction and scored 0", file=sys.stderr)
+            print(
+                f"warning: {r.name}: {r.missing} gold ids had no prediction and scored 0",
+                file=sys.stderr,
+            )
     if args.json:
-        write_json(args.json, {
-            "config": {"ks": list(config.ks), "rank_keys": list(config.rank_keys)},
-            "tasks": [r.to_dict() for r in reports],
-            "macro": macro_average(reports),
-        })
+        write_json(
+            args.json,
+            {
+                "config": {"ks": list(config.ks), "rank_keys": list(config.rank_keys)},
+                "tasks": [r.to_dict() for r in reports],
+                "macro": macro_average(reports),
+            },
+        )
         print(f"metrics written to {args.json}")
     return 0
 
@@ -133,13 +155,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_data_download(args: argparse.Namespace) -> int:
     from uniret.data.download import download, kilt_requests
 
-    requests = kilt_requests(args.tasks, args.splits, args.out, knowledge=args.knowledge,
-                             base_url=args.base_url)
+    requests = kilt_requests(
+        args.tasks, args.splits, args.out, knowledge=args.knowledge, base_url=args.base_url
+    )
     for request in requests:
         with tqdm(unit="B", unit_scale=True, desc=request.dest.name, disable=args.quiet) as bar:
+
             def report(n: int, total: int | None, bar: tqdm = bar) -> None:
                 bar.total = total
                 bar.update(n)
+
             download(request, on_bytes=report)
     print(f"{len(requests)} file(s) in {args.out}")
     return 0
@@ -151,7 +176,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from uniret.pipeline import PipelineConfig, run_bm25_baseline
 
     started = time.perf_counter()
-    config = PipelineConfig(data_dir=Path(args.data), work_dir=Path(args.work), split=args.split, k=args.k)
+    config = PipelineConfig(
+        data_dir=Path(args.data), work_dir=Path(args.work), split=args.split, k=args.k
+    )
     reports = run_bm25_baseline(config)
     print(f"\nBM25 (k1=0.9, b=0.4) on {args.data} [{args.split}], page-level KILT metrics (%):\n")
     print(format_table(reports))
@@ -167,41 +194,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"uniret {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars, warnings only"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     corpus = sub.add_parser("corpus", help="knowledge source -> passages").add_subparsers(
-        dest="corpus_command", required=True, metavar="SUBCOMMAND")
-    p = corpus.add_parser("build", help="chunk a KILT knowledge source into ~100-word passages",
-                          description="Stream a KILT knowledge-source jsonl (one page per line) and "
-                          "write a memory-mapped passage store (Arrow) with a page->passage map.")
+        dest="corpus_command", required=True, metavar="SUBCOMMAND"
+    )
+    p = corpus.add_parser(
+        "build",
+        help="chunk a KILT knowledge source into ~100-word passages",
+        description="Stream a KILT knowledge-source jsonl (one page per line) and "
+        "write a memory-mapped passage store (Arrow) with a page->passage map.",
+    )
     p.add_argument("--knowledge", required=True, help="KILT knowledge-source jsonl")
     p.add_argument("--out", required=True, help="output passage-store folder")
     p.add_argument("--words", type=int, default=100, help="words per passage (default 100)")
-    p.add_argument("--min-words", type=int, default=0,
-                   help="merge a trailing chunk shorter than this into the previous one (default 0: keep)")
-    p.add_argument("--skip-invalid", action="store_true", help="skip and count malformed lines instead of failing")
+    p.add_argument(
+        "--min-words",
+        type=int,
+        default=0,
+        help="merge a trailing chunk shorter than this into the previous one (default 0: keep)",
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip and count malformed lines instead of failing",
+    )
     p.set_defaults(func=cmd_corpus_build)
 
     index = sub.add_parser("index", help="build a search index").add_subparsers(
-        dest="index_command", required=True, metavar="KIND")
-    p = index.add_parser("bm25", help="BM25 index of a passage store (bm25s)",
-                         description="Tokenise every passage (title prepended; lower-case, stopwords, "
-                         "Snowball stemming) and save a bm25s index that reloads without re-tokenising.")
+        dest="index_command", required=True, metavar="KIND"
+    )
+    p = index.add_parser(
+        "bm25",
+        help="BM25 index of a passage store (bm25s)",
+        description="Tokenise every passage (title prepended; lower-case, stopwords, "
+        "Snowball stemming) and save a bm25s index that reloads without re-tokenising.",
+    )
     p.add_argument("--passages", required=True, help="passage-store folder (from `corpus build`)")
     p.add_argument("--out", required=True, help="output index folder")
     p.add_argument("--k1", type=float, default=0.9, help="term-frequency saturation (default 0.9)")
     p.add_argument("--b", type=float, default=0.4, help="length normalisation (default 0.4)")
-    p.add_argument("--stemmer", default="english", help="Snowball language, '' for none (default english)")
+    p.add_argument(
+        "--stemmer", default="english", help="Snowball language, '' for none (default english)"
+    )
     p.add_argument("--stopwords", default="en", help="stopword list, '' for none (default en)")
     p.set_defaults(func=cmd_index_bm25)
 
-    p = sub.add_parser("retrieve", help="retrieve for KILT task files -> KILT predictions",
-                       description="Write one KILT prediction file per input, same file name, under "
-                       "--out: output[0].provenance ranked best first with wikipedia_id, title, text, "
-                       "score and passage_id.")
+    p = sub.add_parser(
+        "retrieve",
+        help="retrieve for KILT task files -> KILT predictions",
+        description="Write one KILT prediction file per input, same file name, under "
+        "--out: output[0].provenance ranked best first with wikipedia_id, title, text, "
+        "score and passage_id.",
+    )
     p.add_argument("--index", action="append", required=True, help="index folder")
-    p.add_argument("--input", nargs="+", required=True, help="KILT task files (<task>-<split>-kilt.jsonl)")
+    p.add_argument(
+        "--input", nargs="+", required=True, help="KILT task files (<task>-<split>-kilt.jsonl)"
+    )
     p.add_argument("--out", required=True, help="output folder for predictions")
     p.add_argument("--k", type=int, default=100, help="passages per query (default 100)")
     p.add_argument("--task", help="task name for query formatting (default: from the file name)")
@@ -210,27 +262,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed task lines")
     p.set_defaults(func=cmd_retrieve)
 
-    p = sub.add_parser("evaluate", help="KILT retrieval metrics for predictions",
-                       description="Score KILT predictions exactly as the KILT evaluator does: "
-                       "R-precision, precision/recall/success@k, answer_in_context@k, entity_in_input. "
-                       "Give two files, or two folders matched by file name.")
+    p = sub.add_parser(
+        "evaluate",
+        help="KILT retrieval metrics for predictions",
+        description="Score KILT predictions exactly as the KILT evaluator does: "
+        "R-precision, precision/recall/success@k, answer_in_context@k, entity_in_input. "
+        "Give two files, or two folders matched by file name.",
+    )
     p.add_argument("--gold", required=True, help="gold KILT file or folder")
     p.add_argument("--pred", required=True, help="prediction file or folder")
     p.add_argument("--json", help="write all metrics (and per-query R-precision) to this JSON file")
-    p.add_argument("--ks", type=_csv_ints, default=(1, 5, 10, 20, 100), help="cut-offs (default 1,5,10,20,100)")
-    p.add_argument("--rank-keys", type=_csv, default=("wikipedia_id",),
-                   help="provenance keys identifying a unit (default wikipedia_id; passage level: "
-                   "wikipedia_id,start_paragraph_id,end_paragraph_id)")
-    p.add_argument("--allow-missing", action="store_true", help="score gold ids without prediction as 0")
+    p.add_argument(
+        "--ks", type=_csv_ints, default=(1, 5, 10, 20, 100), help="cut-offs (default 1,5,10,20,100)"
+    )
+    p.add_argument(
+        "--rank-keys",
+        type=_csv,
+        default=("wikipedia_id",),
+        help="provenance keys identifying a unit (default wikipedia_id; passage level: "
+        "wikipedia_id,start_paragraph_id,end_paragraph_id)",
+    )
+    p.add_argument(
+        "--allow-missing", action="store_true", help="score gold ids without prediction as 0"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     data = sub.add_parser("data", help="fetch benchmark files").add_subparsers(
-        dest="data_command", required=True, metavar="SUBCOMMAND")
+        dest="data_command", required=True, metavar="SUBCOMMAND"
+    )
     dl = data.add_parser("download", help="download benchmark files").add_subparsers(
-        dest="dataset", required=True, metavar="DATASET")
-    p = dl.add_parser("kilt", help="official KILT task files (and knowledge source)",
-                      description="Resumable, size-checked download of KILT files; a rerun continues "
-                      "partial files. Note: TriviaQA inputs must be filled in with KILT's own script.")
+        dest="dataset", required=True, metavar="DATASET"
+    )
+    p = dl.add_parser(
+        "kilt",
+        help="official KILT task files (and knowledge source)",
+        description="Resumable, size-checked download of KILT files; a rerun continues "
+        "partial files. Note: TriviaQA inputs must be filled in with KILT's own script.",
+    )
     p.add_argument("--tasks", type=_csv, required=True, help="e.g. nq,fever,trex")
     p.add_argument("--splits", type=_csv, default=("train", "dev"), help="default train,dev")
     p.add_argument("--knowledge", action="store_true", help="also fetch the 35 GB knowledge source")
@@ -238,11 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="http://dl.fbaipublicfiles.com/KILT", help="mirror URL")
     p.set_defaults(func=cmd_data_download)
 
-    p = sub.add_parser("quickstart", help="end-to-end baseline on a KILT folder (cached)",
-                       description="Passages -> BM25 index -> retrieval on every <task>-<split> file -> "
-                       "KILT evaluation table. Reruns reuse what was built.")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help=f"benchmark folder (default {DEFAULT_DATA})")
-    p.add_argument("--work", default="runs/quickstart", help="artifact folder (default runs/quickstart)")
+    p = sub.add_parser(
+        "quickstart",
+        help="end-to-end baseline on a KILT folder (cached)",
+        description="Passages -> BM25 index -> retrieval on every <task>-<split> file -> "
+        "KILT evaluation table. Reruns reuse what was built.",
+    )
+    p.add_argument(
+        "--data", default=str(DEFAULT_DATA), help=f"benchmark folder (default {DEFAULT_DATA})"
+    )
+    p.add_argument(
+        "--work", default="runs/quickstart", help="artifact folder (default runs/quickstart)"
+    )
     p.add_argument("--split", default="dev", help="split to evaluate (default dev)")
     p.add_argument("--k", type=int, default=100, help="passages per query (default 100)")
     p.set_defaults(func=cmd_quickstart)
@@ -254,8 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("bm25s", "urllib3", "httpx", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.root.handlers:  # libraries that set their own level stay quiet
+        handler.setLevel(level)
     try:
         return int(args.func(args) or 0)
     except (UniretError, FileNotFoundError) as exc:

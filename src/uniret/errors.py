@@ -12,9 +12,7 @@ class UniretError(Exception):
 class InputError(UniretError, ValueError):
     """A malformed input record: says which file, which line (1-based) and which field."""
 
-    def __init__(
-        self, path: str | Path, line: int | None, field: str | None, message: str
-    ) -> None:
+    def __init__(self, path: str | Path, line: int | None, field: str | None, message: str) -> None:
         self.path = str(path)
         self.line = line
         self.field = field

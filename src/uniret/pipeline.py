@@ -1,4 +1,4 @@
-"""The end-to-end baseline pipeline with on-disk caching: passages -> BM25 -> predictions -> report."""
+"""End-to-end baseline pipeline, cached on disk: passages -> BM25 -> predictions -> report."""
 
 from __future__ import annotations
 
@@ -43,14 +43,20 @@ def find_knowledge(data_dir: str | Path) -> Path:
 
 
 def ensure_passages(
-    knowledge: Path, out_dir: Path, config: ChunkConfig, on_page: Callable[[int], None] | None = None
+    knowledge: Path,
+    out_dir: Path,
+    config: ChunkConfig,
+    on_page: Callable[[int], None] | None = None,
 ) -> PassageStore:
     """Reuse the passage store at ``out_dir`` if it was built from the same file and config."""
     meta_path = out_dir / META_FILE
     if meta_path.is_file():
         meta = read_json(meta_path)
-        if meta.get("source") == str(knowledge.resolve()) and meta.get("chunking") == asdict(config) \
-                and meta.get("source_bytes") == knowledge.stat().st_size:
+        if (
+            meta.get("source") == str(knowledge.resolve())
+            and meta.get("chunking") == asdict(config)
+            and meta.get("source_bytes") == knowledge.stat().st_size
+        ):
             logger.info("reusing passages at %s", out_dir)
             return PassageStore(out_dir)
     build_passage_store(knowledge, out_dir, config, on_page=on_page)
@@ -62,7 +68,9 @@ def ensure_bm25(store: PassageStore, out_dir: Path, config: BM25Config) -> BM25R
     meta_path = out_dir / INDEX_META
     if meta_path.is_file():
         meta = read_json(meta_path)
-        if meta["passages"]["corpus_hash"] == store.corpus_hash and meta.get("bm25") == asdict(config):
+        if meta["passages"]["corpus_hash"] == store.corpus_hash and meta.get("bm25") == asdict(
+            config
+        ):
             logger.info("reusing BM25 index at %s", out_dir)
             return BM25Retriever.load(out_dir, store.directory)
     build_bm25_index(store, out_dir, config)
@@ -70,7 +78,11 @@ def ensure_bm25(store: PassageStore, out_dir: Path, config: BM25Config) -> BM25R
 
 
 def evaluate_retriever(
-    retriever: Retriever, task_files: list[TaskFile], pred_dir: Path, k: int, eval_config: EvalConfig
+    retriever: Retriever,
+    task_files: list[TaskFile],
+    pred_dir: Path,
+    k: int,
+    eval_config: EvalConfig,
 ) -> list[TaskReport]:
     """Predict and evaluate each task file; predictions land in ``pred_dir`` under the same name."""
     reports = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a KILT knowledge source; ``paragraphs`` is ``text[1:]`` (``text[0]`` is the title)."""
+    """A KILT knowledge-source page; ``paragraphs`` is ``text[1:]`` (``text[0]`` is the title)."""
 
     wikipedia_id: str
     title: str
@@ -16,7 +16,7 @@ class Page:
 
 @dataclass(frozen=True)
 class Passage:
-    """A ~100-word chunk of one page, covering KILT paragraph ids ``start_paragraph..end_paragraph``."""
+    """A ~100-word chunk of one page, covering paragraph ids ``start_paragraph..end_paragraph``."""
 
     id: int
     wikipedia_id: str

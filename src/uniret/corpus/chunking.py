@@ -53,9 +53,7 @@ def chunk_page(page: Page, config: ChunkConfig = ChunkConfig()) -> list[Chunk]:
     if len(spans) > 1 and spans[-1][1] - spans[-1][0] < config.min_words:
         last = spans.pop()
         spans[-1] = (spans[-1][0], last[1])
-    return [
-        Chunk(" ".join(words[a:b]), paragraph_of[a], paragraph_of[b - 1]) for a, b in spans
-    ]
+    return [Chunk(" ".join(words[a:b]), paragraph_of[a], paragraph_of[b - 1]) for a, b in spans]
 
 
 def iter_chunks(pages: Iterator[Page], config: ChunkConfig) -> Iterator[tuple[Page, list[Chunk]]]:

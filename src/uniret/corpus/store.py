@@ -47,7 +47,9 @@ PASSAGE_SCHEMA = pa.schema(
         ("end_paragraph", pa.int32()),
     ]
 )
-PAGE_SCHEMA = pa.schema([("wikipedia_id", pa.string()), ("first", pa.int64()), ("count", pa.int32())])
+PAGE_SCHEMA = pa.schema(
+    [("wikipedia_id", pa.string()), ("first", pa.int64()), ("count", pa.int32())]
+)
 
 
 class _BatchWriter:
@@ -69,7 +71,10 @@ class _BatchWriter:
     def flush(self) -> None:
         if self._columns[self._schema.names[0]]:
             batch = pa.record_batch(
-                [pa.array(self._columns[n], type=self._schema.field(n).type) for n in self._schema.names],
+                [
+                    pa.array(self._columns[n], type=self._schema.field(n).type)
+                    for n in self._schema.names
+                ],
                 schema=self._schema,
             )
             self._writer.write_batch(batch)
@@ -142,8 +147,11 @@ def build_passage_store(
             "source_sha256": stats.sha256,
             "corpus_hash": corpus_hash(stats.sha256, config),
             "seconds": round(time.perf_counter() - started, 2),
-            "versions": {"uniret": __version__, "pyarrow": pa.__version__,
-                         "python": platform.python_version()},
+            "versions": {
+                "uniret": __version__,
+                "pyarrow": pa.__version__,
+                "python": platform.python_version(),
+            },
         }
         write_json(tmp / META_FILE, meta)
     logger.info("wrote %d passages from %d pages to %s", next_id, stats.pages, out_dir)
@@ -199,7 +207,9 @@ class PassageStore:
             for i in range(len(ids))
         ]
 
-    def texts(self, start: int = 0, stop: int | None = None, *, with_title: str | None = None) -> list[str]:
+    def texts(
+        self, start: int = 0, stop: int | None = None, *, with_title: str | None = None
+    ) -> list[str]:
         """Passage texts of rows ``start:stop``; with ``with_title`` set, ``title + sep + text``."""
         stop = len(self) if stop is None else stop
         part = self.table.slice(start, stop - start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import urllib.error
@@ -33,7 +34,10 @@ KILT_FILES: dict[str, dict[str, str]] = {
         "wow": ("train", "dev"),
     }.items()
 }
-KILT_FILES["triviaqa"] = {"train": "triviaqa-train_id-kilt.jsonl", "dev": "triviaqa-dev_id-kilt.jsonl"}
+KILT_FILES["triviaqa"] = {
+    "train": "triviaqa-train_id-kilt.jsonl",
+    "dev": "triviaqa-dev_id-kilt.jsonl",
+}
 for _task, _files in KILT_FILES.items():
     _files["test"] = f"{_task}-test_without_answers-kilt.jsonl"
 
@@ -51,15 +55,21 @@ class FileRequest:
 
 
 def kilt_requests(
-    tasks: Sequence[str], splits: Sequence[str], out_dir: str | Path, *,
-    knowledge: bool = False, base_url: str = KILT_BASE_URL,
+    tasks: Sequence[str],
+    splits: Sequence[str],
+    out_dir: str | Path,
+    *,
+    knowledge: bool = False,
+    base_url: str = KILT_BASE_URL,
 ) -> list[FileRequest]:
     """The files to fetch for these tasks and splits (unknown names raise, listing known ones)."""
     out = Path(out_dir)
     requests = []
     for task in tasks:
         if task not in KILT_FILES:
-            raise DownloadError(f"unknown KILT task {task!r}; known: {', '.join(sorted(KILT_FILES))}")
+            raise DownloadError(
+                f"unknown KILT task {task!r}; known: {', '.join(sorted(KILT_FILES))}"
+            )
         for split in splits:
             name = KILT_FILES[task].get(split)
             if name is None:
@@ -67,7 +77,9 @@ def kilt_requests(
                 continue
             requests.append(FileRequest(f"{base_url.rstrip('/')}/{name}", out / name))
     if knowledge:
-        requests.append(FileRequest(f"{base_url.rstrip('/')}/{KNOWLEDGE_FILE}", out / KNOWLEDGE_FILE))
+        requests.append(
+            FileRequest(f"{base_url.rstrip('/')}/{KNOWLEDGE_FILE}", out / KNOWLEDGE_FILE)
+        )
     return requests
 
 
@@ -93,7 +105,9 @@ def download(
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
-        response = urllib.request.urlopen(urllib.request.Request(request.url, headers=headers), timeout=timeout)
+        response = urllib.request.urlopen(
+            urllib.request.Request(request.url, headers=headers), timeout=timeout
+        )
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # range past the end: the part file is already complete
             response = None
@@ -113,10 +127,17 @@ def download(
             if on_bytes is not None:
                 on_bytes(have, total)
             with open(part, "ab" if resumed else "wb") as handle:
-                while block := response.read(chunk_bytes):
-                    handle.write(block)
-                    if on_bytes is not None:
-                        on_bytes(len(block), total)
+                try:
+                    while block := response.read(chunk_bytes):
+                        handle.write(block)
+                        if on_bytes is not None:
+                            on_bytes(len(block), total)
+                except (http.client.IncompleteRead, OSError) as exc:
+                    got = handle.tell()
+                    raise DownloadError(
+                        f"{request.url}: connection lost after {got} bytes ({exc!r}); "
+                        f"rerun to resume from {part}"
+                    ) from None
     size = part.stat().st_size
     if total is not None and size != total:
         raise DownloadError(

@@ -89,14 +89,19 @@ def _predictions(path: Path) -> dict[str, tuple[int, list[dict[str, Any]]]]:
         with_prov = [o for o in outputs if isinstance(o, dict) and "provenance" in o]
         if len(with_prov) != 1:
             raise InputError(
-                path, line, "output", f"expected exactly one output with provenance, got {len(with_prov)}"
+                path,
+                line,
+                "output",
+                f"expected exactly one output with provenance, got {len(with_prov)}",
             )
         provenance = with_prov[0]["provenance"]
         if not isinstance(provenance, list):
             raise InputError(path, line, "output[0].provenance", "expected a list")
         key = str(record["id"]).strip()
         if key in found:
-            raise InputError(path, line, "id", f"duplicate id {key!r} (first on line {found[key][0]})")
+            raise InputError(
+                path, line, "id", f"duplicate id {key!r} (first on line {found[key][0]})"
+            )
         found[key] = (line, provenance)
     return found
 
@@ -114,11 +119,16 @@ def example_metrics(
 ) -> dict[str, float]:
     """Every metric for one gold record and its predicted provenance."""
     outputs = [o for o in gold.get("output", []) if isinstance(o, dict)]
-    gold_sets = [_ids(o.get("provenance", []), config.rank_keys) for o in outputs if "provenance" in o]
+    gold_sets = [
+        _ids(o.get("provenance", []), config.rank_keys) for o in outputs if "provenance" in o
+    ]
     guess = m.dedupe(_ids(provenance, config.rank_keys))
     answers = [o["answer"] for o in outputs if isinstance(o.get("answer"), str)]
     titles = [
-        p.get("title") or "" for o in outputs for p in o.get("provenance", []) if isinstance(p, dict)
+        p.get("title") or ""
+        for o in outputs
+        for p in o.get("provenance", [])
+        if isinstance(p, dict)
     ]
     texts = [p.get("text") or "" for p in provenance if isinstance(p, dict)]
     rank, num_sets = m.rank_list(guess, gold_sets)
@@ -133,7 +143,9 @@ def example_metrics(
     return out
 
 
-def evaluate_file(gold_path: str | Path, pred_path: str | Path, config: EvalConfig = EvalConfig()) -> TaskReport:
+def evaluate_file(
+    gold_path: str | Path, pred_path: str | Path, config: EvalConfig = EvalConfig()
+) -> TaskReport:
     """Score one prediction file against its gold file (every gold example counts)."""
     gold_path, pred_path = Path(gold_path), Path(pred_path)
     gold = _gold(gold_path)
@@ -142,12 +154,16 @@ def evaluate_file(gold_path: str | Path, pred_path: str | Path, config: EvalConf
     extra = [(line, key) for key, (line, _) in preds.items() if key not in gold_ids]
     if extra:
         line, key = extra[0]
-        raise InputError(pred_path, line, "id", f"id {key!r} is not in {gold_path} ({len(extra)} such)")
+        raise InputError(
+            pred_path, line, "id", f"id {key!r} is not in {gold_path} ({len(extra)} such)"
+        )
     missing = [str(g["id"]).strip() for g in gold if str(g["id"]).strip() not in preds]
     if missing and not config.allow_missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise InputError(
-            pred_path, None, "id",
+            pred_path,
+            None,
+            "id",
             f"{len(missing)} of {len(gold)} gold ids have no prediction ({shown}); "
             "use --allow-missing to score them as 0",
         )
@@ -171,7 +187,9 @@ def pair_files(gold: str | Path, pred: str | Path) -> list[tuple[Path, Path]]:
     if gold.is_file() and pred.is_file():
         return [(gold, pred)]
     if gold.is_dir() and pred.is_dir():
-        pairs = [(g, pred / g.name) for g in sorted(gold.glob(f"*{SUFFIX}")) if (pred / g.name).is_file()]
+        pairs = [
+            (g, pred / g.name) for g in sorted(gold.glob(f"*{SUFFIX}")) if (pred / g.name).is_file()
+        ]
         if not pairs:
             raise InputError(pred, None, None, f"no prediction file matches a gold file in {gold}")
         return pairs
@@ -193,7 +211,8 @@ def macro_average(reports: Sequence[TaskReport]) -> dict[str, float]:
 
 
 def format_table(
-    reports: Sequence[TaskReport], columns: Sequence[str] = ("Rprec", "recall@5", "success_rate@5", "answer_in_context@5")
+    reports: Sequence[TaskReport],
+    columns: Sequence[str] = ("Rprec", "recall@5", "success_rate@5", "answer_in_context@5"),
 ) -> str:
     """A markdown table, one row per task plus the macro average, metrics in percent."""
     header = "| task | queries | " + " | ".join(columns) + " |"

@@ -31,7 +31,9 @@ class Retriever(Protocol):
         ...
 
 
-def index_meta(kind: str, store: PassageStore, index_dir: str | Path, **extra: Any) -> dict[str, Any]:
+def index_meta(
+    kind: str, store: PassageStore, index_dir: str | Path, **extra: Any
+) -> dict[str, Any]:
     """The meta.json of a new index: its kind, the passages it covers and library versions."""
     passages = store.directory.resolve()
     try:
@@ -63,17 +65,23 @@ def read_index_meta(index_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def open_passages(index_dir: str | Path, meta: dict[str, Any], override: str | Path | None = None) -> PassageStore:
+def open_passages(
+    index_dir: str | Path, meta: dict[str, Any], override: str | Path | None = None
+) -> PassageStore:
     """The passage store an index covers, checked against the corpus hash it recorded.
 
     Looks at ``override`` first, then the recorded absolute path, then the path relative to
     the index's parent folder (so a folder holding both can be moved as one).
     """
     recorded = meta["passages"]
-    candidates = [Path(override)] if override else [
-        Path(recorded["path"]),
-        Path(index_dir).resolve().parent / recorded["relative_path"],
-    ]
+    candidates = (
+        [Path(override)]
+        if override
+        else [
+            Path(recorded["path"]),
+            Path(index_dir).resolve().parent / recorded["relative_path"],
+        ]
+    )
     for candidate in candidates:
         if (candidate / "meta.json").is_file():
             store = PassageStore(candidate)

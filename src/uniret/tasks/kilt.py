@@ -105,7 +105,9 @@ def parse_example(record: dict[str, Any], path: Path | str, line: int) -> Exampl
     meta = record.get("meta") or {}
     if not isinstance(meta, dict):
         raise InputError(path, line, "meta", "expected an object")
-    return Example(id=str(record["id"]).strip(), input=record["input"], outputs=tuple(outputs), meta=meta)
+    return Example(
+        id=str(record["id"]).strip(), input=record["input"], outputs=tuple(outputs), meta=meta
+    )
 
 
 def iter_examples(path: str | Path, *, skip_invalid: bool = False) -> Iterator[Example]:
