@@ -66,8 +66,12 @@ TASKS = {
                 {
                     "answer": "Warsaw",
                     "provenance": [
-                        {"wikipedia_id": "10", "title": "Marie Curie",
-                         "start_paragraph_id": 2, "end_paragraph_id": 2}
+                        {
+                            "wikipedia_id": "10",
+                            "title": "Marie Curie",
+                            "start_paragraph_id": 2,
+                            "end_paragraph_id": 2,
+                        }
                     ],
                 }
             ],
@@ -79,8 +83,12 @@ TASKS = {
                 {
                     "answer": "Poland",
                     "provenance": [
-                        {"wikipedia_id": "14", "title": "Vistula",
-                         "start_paragraph_id": 1, "end_paragraph_id": 1}
+                        {
+                            "wikipedia_id": "14",
+                            "title": "Vistula",
+                            "start_paragraph_id": 1,
+                            "end_paragraph_id": 1,
+                        }
                     ],
                 }
             ],
@@ -109,8 +117,12 @@ TASKS = {
                 {
                     "answer": "SUPPORTS",
                     "provenance": [
-                        {"wikipedia_id": "13", "title": "Global warming",
-                         "start_paragraph_id": 2, "end_paragraph_id": 2}
+                        {
+                            "wikipedia_id": "13",
+                            "title": "Global warming",
+                            "start_paragraph_id": 2,
+                            "end_paragraph_id": 2,
+                        }
                     ],
                 }
             ],

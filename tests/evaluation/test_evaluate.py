@@ -25,7 +25,9 @@ def _pred(qid: str, *ids: str) -> dict:
 def test_average_over_every_gold_example(tmp_path: Path) -> None:
     gold = write_jsonl(tmp_path / "x-dev-kilt.jsonl", GOLD)
     # a: right at rank 1; b: right at rank 2; c: has no evidence and still counts (scores 0)
-    pred = write_jsonl(tmp_path / "p.jsonl", [_pred("a", "1"), _pred("b", "9", "2"), _pred("c", "1")])
+    pred = write_jsonl(
+        tmp_path / "p.jsonl", [_pred("a", "1"), _pred("b", "9", "2"), _pred("c", "1")]
+    )
     report = evaluate_file(gold, pred, EvalConfig(ks=(1, 2)))
     assert report.queries == 3
     assert report.metrics["Rprec"] == pytest.approx(1 / 3)

@@ -91,15 +91,19 @@ def test_page_in_two_sets_fills_both() -> None:
 
 def test_passage_level_rank_keys() -> None:
     gold = {
-        "id": "q", "input": "x",
-        "output": [{"provenance": [
-            {"wikipedia_id": "A", "start_paragraph_id": 3, "end_paragraph_id": 3}]}],
+        "id": "q",
+        "input": "x",
+        "output": [
+            {"provenance": [{"wikipedia_id": "A", "start_paragraph_id": 3, "end_paragraph_id": 3}]}
+        ],
     }
     pred = [
         {"wikipedia_id": "A", "start_paragraph_id": 1, "end_paragraph_id": 2},  # right page
         {"wikipedia_id": "A", "start_paragraph_id": 3, "end_paragraph_id": 3},  # right passage
     ]
-    cfg = EvalConfig(ks=(1, 2), rank_keys=("wikipedia_id", "start_paragraph_id", "end_paragraph_id"))
+    cfg = EvalConfig(
+        ks=(1, 2), rank_keys=("wikipedia_id", "start_paragraph_id", "end_paragraph_id")
+    )
     out = example_metrics(gold, pred, cfg)
     assert out["precision@1"] == 0.0 and out["success_rate@2"] == 1.0
     page = example_metrics(gold, pred, EvalConfig(ks=(1,)))

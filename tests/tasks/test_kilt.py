@@ -36,11 +36,18 @@ def test_task_and_split_from_file_name(kilt_dir: Path) -> None:
         ({"id": "1", "input": 3}, "input"),
         ({"id": "1", "input": "q", "output": {}}, "output"),
         ({"id": "1", "input": "q", "output": [{"answer": 5}]}, "output[0].answer"),
-        ({"id": "1", "input": "q", "output": [{"provenance": [{"title": "x"}]}]},
-         "output[0].provenance[0].wikipedia_id"),
-        ({"id": "1", "input": "q", "output": [{"provenance": [
-            {"wikipedia_id": "1", "start_paragraph_id": "2"}]}]},
-         "output[0].provenance[0].start_paragraph_id"),
+        (
+            {"id": "1", "input": "q", "output": [{"provenance": [{"title": "x"}]}]},
+            "output[0].provenance[0].wikipedia_id",
+        ),
+        (
+            {
+                "id": "1",
+                "input": "q",
+                "output": [{"provenance": [{"wikipedia_id": "1", "start_paragraph_id": "2"}]}],
+            },
+            "output[0].provenance[0].start_paragraph_id",
+        ),
     ],
 )
 def test_invalid_record_names_field(tmp_path: Path, record: dict, field: str) -> None:

@@ -7,7 +7,9 @@ from uniret.tasks.registry import QueryFormat, UnknownTaskError, format_query, g
 
 def test_slot_filling_separator() -> None:
     spec = get_task("trex")
-    assert format_query("Marie Curie [SEP] place of birth", spec) == "Marie Curie [SEP] place of birth"
+    assert (
+        format_query("Marie Curie [SEP] place of birth", spec) == "Marie Curie [SEP] place of birth"
+    )
     assert format_query("Marie Curie [SEP] place of birth", spec, QueryFormat(sep=" ")) == (
         "Marie Curie place of birth"
     )
@@ -28,10 +30,12 @@ def test_entity_markers_kept_or_stripped_and_windowed() -> None:
 def test_dialogue_keeps_last_turns_that_fit() -> None:
     spec = get_task("wow")
     text = "first turn is long enough\nsecond turn\nthird one here"
-    assert format_query(text, spec, QueryFormat(dialogue_max_words=5)) == "second turn third one here"
+    assert (
+        format_query(text, spec, QueryFormat(dialogue_max_words=5)) == "second turn third one here"
+    )
     assert format_query(text, spec, QueryFormat(dialogue_max_words=2)) == "one here"
 
 
 def test_unknown_task_lists_known_ones() -> None:
-    with pytest.raises(UnknownTaskError, match="known tasks: .*trex"):
+    with pytest.raises(UnknownTaskError, match=r"known tasks: .*trex"):
         get_task("nosuchtask")

@@ -130,7 +130,8 @@ def example_metrics(
         for p in o.get("provenance", [])
         if isinstance(p, dict)
     ]
-    texts = [p.get("text") or "" for p in provenance if isinstance(p, dict)]
+    texts = [p.get("text") or "" for p in provenance if isinstance(p, dict)][: max(config.ks)]
+    first_answer = m.first_answer_rank(texts, answers)
     rank, num_sets = m.rank_list(guess, gold_sets)
     out = {"Rprec": m.r_precision(guess, [m.dedupe(s) for s in gold_sets])}
     for k in config.ks:
@@ -138,7 +139,7 @@ def example_metrics(
         out[f"precision@{k}"] = m.precision_at_k(rank, k) if scored else 0.0
         out[f"recall@{k}"] = m.recall_at_k(rank, num_sets, k) if scored else 0.0
         out[f"success_rate@{k}"] = m.success_at_k(rank, k) if scored else 0.0
-        out[f"answer_in_context@{k}"] = m.answer_in_context_at_k(texts, answers, k)
+        out[f"answer_in_context@{k}"] = float(first_answer is not None and first_answer < k)
     out["entity_in_input"] = m.entity_in_input(str(gold.get("input", "")), titles)
     return out
 

@@ -85,16 +85,24 @@ def success_at_k(rank: Sequence[RankItem], k: int) -> float:
     return float(True in list(rank[:k]))
 
 
+def first_answer_rank(texts: Sequence[str], answers: Sequence[str]) -> int | None:
+    """0-based position of the first passage text holding a gold answer (SQuAD-normalised,
+    substring match), or None."""
+    normalised = [a for a in (normalize_answer(x) for x in answers) if a]
+    if not normalised:
+        return None
+    for position, text in enumerate(texts):
+        norm = normalize_answer(text)
+        if any(a in norm for a in normalised):
+            return position
+    return None
+
+
 def answer_in_context_at_k(texts: Sequence[str], answers: Sequence[str], k: int) -> float:
     """answer_in_context@k = 1 if a SQuAD-normalised gold answer is a substring of one of the
     SQuAD-normalised top-k passage texts, else 0."""
-    normalised = [normalize_answer(a) for a in answers if a.strip()]
-    normalised = [a for a in normalised if a]
-    for text in texts[:k]:
-        norm = normalize_answer(text)
-        if any(a in norm for a in normalised):
-            return 1.0
-    return 0.0
+    first = first_answer_rank(texts[:k], answers)
+    return float(first is not None)
 
 
 def entity_in_input(query: str, titles: Sequence[str]) -> float:

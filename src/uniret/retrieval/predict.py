@@ -16,21 +16,30 @@ from uniret.types import Example, Hit
 logger = logging.getLogger(__name__)
 
 
-def hits_to_provenance(retriever: Retriever, hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    """KILT provenance entries for ranked hits, best first."""
-    passages = retriever.store.get_many([h.passage_id for h in hits])
-    return [
-        {
-            "wikipedia_id": p.wikipedia_id,
-            "title": p.title,
-            "start_paragraph_id": p.start_paragraph,
-            "end_paragraph_id": p.end_paragraph,
-            "text": p.text,
-            "score": round(h.score, 6),
-            "passage_id": p.id,
-        }
-        for p, h in zip(passages, hits, strict=True)
-    ]
+def hits_to_provenance(
+    retriever: Retriever, ranked: Sequence[Sequence[Hit]]
+) -> list[list[dict[str, Any]]]:
+    """KILT provenance entries for each query's ranked hits, best first (one store lookup)."""
+    flat = [h for hits in ranked for h in hits]
+    passages = iter(retriever.store.get_many([h.passage_id for h in flat]))
+    out = []
+    for hits in ranked:
+        entries = []
+        for h in hits:
+            p = next(passages)
+            entries.append(
+                {
+                    "wikipedia_id": p.wikipedia_id,
+                    "title": p.title,
+                    "start_paragraph_id": p.start_paragraph,
+                    "end_paragraph_id": p.end_paragraph,
+                    "text": p.text,
+                    "score": round(h.score, 6),
+                    "passage_id": p.id,
+                }
+            )
+        out.append(entries)
+    return out
 
 
 def queries_for(examples: Sequence[Example], spec: TaskSpec, retriever: Retriever) -> list[str]:
@@ -52,12 +61,9 @@ def iter_predictions(
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         ranked = retriever.search(queries[start : start + batch_size], k)
-        for example, hits in zip(batch, ranked, strict=True):
-            yield {
-                "id": example.id,
-                "input": example.input,
-                "output": [{"provenance": hits_to_provenance(retriever, hits)}],
-            }
+        provenance = hits_to_provenance(retriever, ranked)
+        for example, entries in zip(batch, provenance, strict=True):
+            yield {"id": example.id, "input": example.input, "output": [{"provenance": entries}]}
         if progress is not None:
             progress(len(batch))
 

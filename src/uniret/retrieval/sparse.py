@@ -54,6 +54,6 @@ class BM25Retriever:
         """Top-``k`` passages per query, best first (passages scoring 0 are left out)."""
         docs, scores = self.index.search(queries, k)
         return [
-            [Hit(int(d), float(s)) for d, s in zip(row_d, row_s, strict=True) if d >= 0]
-            for row_d, row_s in zip(docs, scores, strict=True)
+            [Hit(d, s) for d, s in zip(row_d, row_s, strict=True) if d >= 0]
+            for row_d, row_s in zip(docs.tolist(), scores.tolist(), strict=True)
         ]

@@ -1,0 +1,147 @@
+"""The command line end to end on the fixture benchmark: real files, real indexes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from uniret.cli import main
+
+
+def test_corpus_index_retrieve_evaluate(kilt_dir: Path, tmp_path: Path, capsys) -> None:
+    passages, index, preds = tmp_path / "passages", tmp_path / "bm25", tmp_path / "preds"
+    assert (
+        main(
+            [
+                "-q",
+                "corpus",
+                "build",
+                "--knowledge",
+                str(kilt_dir / "knowledge.jsonl"),
+                "--out",
+                str(passages),
+                "--words",
+                "10",
+            ]
+        )
+        == 0
+    )
+    assert main(["-q", "index", "bm25", "--passages", str(passages), "--out", str(index)]) == 0
+    inputs = sorted(str(p) for p in kilt_dir.glob("*-dev-kilt.jsonl"))
+    assert (
+        main(
+            [
+                "-q",
+                "retrieve",
+                "--index",
+                str(index),
+                "--input",
+                *inputs,
+                "--k",
+                "5",
+                "--out",
+                str(preds),
+            ]
+        )
+        == 0
+    )
+    record = json.loads((preds / "trex-dev-kilt.jsonl").read_text().splitlines()[0])
+    top = record["output"][0]["provenance"]
+    assert record["id"] == "t1" and 0 < len(top) <= 5
+    assert set(top[0]) >= {"wikipedia_id", "title", "text", "score", "passage_id"}
+    assert [p["score"] for p in top] == sorted((p["score"] for p in top), reverse=True)
+    capsys.readouterr()
+    out_json = tmp_path / "metrics.json"
+    assert (
+        main(["evaluate", "--gold", str(kilt_dir), "--pred", str(preds), "--json", str(out_json)])
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "| trex | 2 |" in table and "**macro**" in table
+    metrics = json.loads(out_json.read_text())
+    assert [t["name"] for t in metrics["tasks"]] == ["cfever", "hotpotqa", "trex"]
+    assert metrics["tasks"][2]["metrics"]["success_rate@5"] == 1.0  # both trex pages found
+
+
+def test_bad_task_line_is_reported_and_nothing_written(
+    kilt_dir: Path, tmp_path: Path, capsys
+) -> None:
+    passages, index = tmp_path / "passages", tmp_path / "bm25"
+    main(
+        [
+            "-q",
+            "corpus",
+            "build",
+            "--knowledge",
+            str(kilt_dir / "knowledge.jsonl"),
+            "--out",
+            str(passages),
+        ]
+    )
+    main(["-q", "index", "bm25", "--passages", str(passages), "--out", str(index)])
+    bad = tmp_path / "trex-dev-kilt.jsonl"
+    bad.write_text('{"id": "1", "input": "ok"}\n{"id": "2"}\n')
+    code = main(
+        ["-q", "retrieve", "--index", str(index), "--input", str(bad), "--out", str(tmp_path / "p")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "trex-dev-kilt.jsonl, line 2: field 'input': missing" in err
+    assert not (tmp_path / "p" / "trex-dev-kilt.jsonl").exists()
+
+
+def test_unknown_task_is_a_clear_error(kilt_dir: Path, tmp_path: Path, capsys) -> None:
+    odd = tmp_path / "mystery-dev-kilt.jsonl"
+    odd.write_text('{"id": "1", "input": "q"}\n')
+    assert (
+        main(
+            [
+                "-q",
+                "retrieve",
+                "--index",
+                str(tmp_path),
+                "--input",
+                str(odd),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert "unknown task 'mystery'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["corpus", "build"],
+        ["index", "bm25"],
+        ["retrieve"],
+        ["evaluate"],
+        ["data", "download", "kilt"],
+        ["quickstart"],
+    ],
+)
+def test_every_command_has_help(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: uniret" in capsys.readouterr().out
+
+
+def test_quickstart_runs_and_reuses_artifacts(kilt_dir: Path, tmp_path: Path, capsys) -> None:
+    work = tmp_path / "work"
+    assert (
+        main(["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "10"]) == 0
+    )
+    first = capsys.readouterr().out
+    assert "| hotpotqa | 1 |" in first
+    stamp = (work / "index-bm25" / "meta.json").stat().st_mtime_ns
+    assert (
+        main(["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "10"]) == 0
+    )
+    assert (work / "index-bm25" / "meta.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert capsys.readouterr().out.split("done in")[0] == first.split("done in")[0]
