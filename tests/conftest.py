@@ -155,3 +155,37 @@ def store(kilt_dir: Path, tmp_path: Path):
 
     build_passage_store(kilt_dir / "knowledge.jsonl", tmp_path / "passages", ChunkConfig(words=8))
     return PassageStore(tmp_path / "passages")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random BERT (2 layers, 32-d) and a word-level vocabulary of the fixture text,
+    saved as a Hugging Face folder: loadable by path like any hub model."""
+    import re
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = set()
+    for page in PAGES:
+        for text in page["text"]:
+            words.update(re.findall(r"\w+|[^\w\s]", text.lower()))
+    for records in TASKS.values():
+        for record in records:
+            words.update(re.findall(r"\w+|[^\w\s]", record["input"].lower()))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    return str(folder)

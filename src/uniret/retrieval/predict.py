@@ -60,7 +60,7 @@ def iter_predictions(
     queries = queries_for(examples, spec, retriever)
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
-        ranked = retriever.search(queries[start : start + batch_size], k)
+        ranked = retriever.search(queries[start : start + batch_size], k, task=spec.name)
         provenance = hits_to_provenance(retriever, ranked)
         for example, entries in zip(batch, provenance, strict=True):
             yield {"id": example.id, "input": example.input, "output": [{"provenance": entries}]}

@@ -50,7 +50,7 @@ class BM25Retriever:
         store = open_passages(index_dir, meta, passages)
         return cls(BM25Index.load(index_dir, BM25Config(**meta["bm25"])), store)
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+    def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` passages per query, best first (passages scoring 0 are left out)."""
         docs, scores = self.index.search(queries, k)
         return [

@@ -1,0 +1,1 @@
+"""Dense side: sharded, resumable corpus encoding and FAISS indexes."""

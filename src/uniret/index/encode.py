@@ -1,0 +1,248 @@
+"""Sharded, resumable corpus encoding to .npy.
+
+The corpus is ordered once, globally, by passage length (longest first) and cut into batches;
+shard ``i`` of ``n`` takes a contiguous run of those batches. So every passage is encoded in the
+same batch whatever the sharding, and shards merged give exactly the bytes of a one-shard run.
+A shard writes into a memory-mapped ``.npy`` and records finished batches in a progress file; a
+killed run continues from there, and the finished shard equals an uninterrupted one.
+
+Shard files: ``shard-00000-of-00004.npy`` (vectors, rows in ``ids`` order),
+``shard-00000-of-00004.ids.npy`` (passage ids, int64) and ``shard-00000-of-00004.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+import torch
+
+from uniret import __version__
+from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
+from uniret.io import read_json, write_json
+from uniret.models.biencoder import BiEncoder, device_of
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "uniret.embeddings/1"
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Corpus-encoding options: ``batch_size`` passages per forward pass, ``dtype`` of the
+    stored vectors (float32 or float16), ``checkpoint_every`` batches between progress saves."""
+
+    batch_size: int = 64
+    dtype: str = "float32"
+    checkpoint_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be float32 or float16, got {self.dtype!r}")
+        if self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError("batch_size and checkpoint_every must be >= 1")
+
+
+def shard_name(shard: int, num_shards: int) -> str:
+    """File stem of one shard."""
+    return f"shard-{shard:05d}-of-{num_shards:05d}"
+
+
+def length_order(store: PassageStore) -> np.ndarray:
+    """Passage ids, longest text (title + text, in characters) first; ties by id."""
+    lengths = pc.add(
+        pc.utf8_length(store.table.column("text")), pc.utf8_length(store.table.column("title"))
+    ).to_numpy()
+    return np.lexsort((np.arange(len(lengths)), -lengths)).astype(np.int64)
+
+
+def shard_batches(total: int, batch_size: int, shard: int, num_shards: int) -> tuple[int, int]:
+    """The global batch range ``[first, last)`` of shard ``shard``."""
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
+    batches = -(-total // batch_size)
+    return shard * batches // num_shards, (shard + 1) * batches // num_shards
+
+
+def model_identity(model: BiEncoder, model_name: str) -> dict[str, Any]:
+    """What must match between shards and at query time: model, pooling, shaping."""
+    return {
+        "model": model_name,
+        "pooling": str(model.passage_encoder.pooling),
+        "normalize": model.passage_encoder.normalize,
+        "dim": model.passage_encoder.dim,
+        "biencoder": model.config.to_dict(),
+    }
+
+
+def encode_shard(
+    model: BiEncoder,
+    model_name: str,
+    store: PassageStore,
+    out_dir: str | Path,
+    *,
+    shard: int = 0,
+    num_shards: int = 1,
+    config: EncodeConfig = EncodeConfig(),
+    progress: Callable[[int], None] | None = None,
+    stop_after: int | None = None,
+) -> Path | None:
+    """Encode one shard of the corpus into ``out_dir``; resume a partial run if there is one.
+
+    Returns the finished shard's vector file, or None when ``stop_after`` batches were done
+    first (used to test resumption).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = shard_name(shard, num_shards)
+    final = out / f"{stem}.npy"
+    identity = model_identity(model, model_name)
+    meta = {
+        "format": FORMAT,
+        **identity,
+        "corpus_hash": store.corpus_hash,
+        "passages": str(store.directory.resolve()),
+        "corpus_size": len(store),
+        "shard": shard,
+        "num_shards": num_shards,
+        "batch_size": config.batch_size,
+        "dtype": config.dtype,
+    }
+    for other in _shard_metas(out):  # every shard of a folder must agree
+        _check_same(read_json(other), meta, other)
+    if final.exists():
+        logger.info("%s already encoded", final)
+        return final
+
+    order = length_order(store)
+    first, last = shard_batches(len(store), config.batch_size, shard, num_shards)
+    ids = order[first * config.batch_size : last * config.batch_size]
+    partial = out / f"{stem}.partial.npy"
+    progress_file = out / f"{stem}.progress.json"
+    done_batches = 0
+    if partial.exists() and progress_file.exists():
+        state = read_json(progress_file)
+        _check_same(state["meta"], meta, progress_file)
+        done_batches = int(state["batches_done"])
+        vectors = np.lib.format.open_memmap(partial, mode="r+")
+        logger.info("resuming %s at batch %d of %d", stem, done_batches, last - first)
+    else:
+        vectors = np.lib.format.open_memmap(
+            partial, mode="w+", dtype=np.dtype(config.dtype), shape=(len(ids), identity["dim"])
+        )
+    if progress is not None and done_batches:
+        progress(min(done_batches * config.batch_size, len(ids)))
+
+    started = time.perf_counter()
+    encoder = model.passage_encoder
+    device = device_of(encoder)
+    encoder.eval()
+    batches_run = 0
+    with torch.inference_mode():
+        for b in range(done_batches, last - first):
+            rows = slice(b * config.batch_size, min((b + 1) * config.batch_size, len(ids)))
+            batch_ids = ids[rows]
+            passages = store.table.take(batch_ids)
+            inputs = model.passage_texts(
+                passages.column("title").to_pylist(), passages.column("text").to_pylist()
+            )
+            tokens = encoder.tokenize(inputs, model.config.passage_max_length)
+            out_vectors = encoder(**{k: v.to(device) for k, v in tokens.items()})
+            vectors[rows] = out_vectors.float().cpu().numpy().astype(config.dtype)
+            batches_run += 1
+            if progress is not None:
+                progress(len(batch_ids))
+            finished = b + 1
+            if finished % config.checkpoint_every == 0 or finished == last - first:
+                vectors.flush()
+                write_json(progress_file, {"meta": meta, "batches_done": finished})
+            if stop_after is not None and batches_run >= stop_after and finished < last - first:
+                vectors.flush()
+                write_json(progress_file, {"meta": meta, "batches_done": finished})
+                return None
+    vectors.flush()
+    del vectors
+    np.save(out / f"{stem}.ids.npy", ids)
+    meta.update(
+        seconds=round(time.perf_counter() - started, 2),
+        count=len(ids),
+        versions={
+            "uniret": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    )
+    write_json(out / f"{stem}.json", meta)
+    os.replace(partial, final)
+    progress_file.unlink(missing_ok=True)
+    return final
+
+
+def _shard_metas(folder: Path) -> list[Path]:
+    """Meta files of finished shards (not the progress files of running ones)."""
+    return [p for p in sorted(folder.glob("shard-*-of-*.json")) if p.name.count(".") == 1]
+
+
+_MUST_MATCH = ("model", "pooling", "normalize", "dim", "biencoder", "corpus_hash")
+
+
+def _check_same(found: dict[str, Any], expected: dict[str, Any], where: Path) -> None:
+    for key in (*_MUST_MATCH, "corpus_size", "num_shards", "batch_size", "dtype"):
+        if found.get(key) != expected.get(key):
+            raise ArtifactError(
+                f"{where}: {key} is {found.get(key)!r} but this run has {expected.get(key)!r}; "
+                "use another --out folder or remove the old files"
+            )
+
+
+@dataclass
+class Embeddings:
+    """All shards of one encoding run, merged: vectors in passage-id order."""
+
+    vectors: np.ndarray
+    meta: dict[str, Any]
+
+
+def load_embeddings(directory: str | Path) -> Embeddings:
+    """Merge every shard of ``directory`` into one array ordered by passage id.
+
+    Refuses shards from different models or corpora, missing shards and gaps.
+    """
+    folder = Path(directory)
+    metas = [read_json(p) for p in _shard_metas(folder)]
+    if not metas:
+        raise ArtifactError(f"{folder}: no finished embedding shards (run `uniret encode`)")
+    reference = metas[0]
+    for meta in metas[1:]:
+        for key in (*_MUST_MATCH, "num_shards"):
+            if meta.get(key) != reference.get(key):
+                raise ArtifactError(
+                    f"{folder}: shards disagree on {key} ({reference.get(key)!r} vs "
+                    f"{meta.get(key)!r}); embeddings of different models or corpora can't be mixed"
+                )
+    num_shards = reference["num_shards"]
+    present = sorted(m["shard"] for m in metas)
+    if present != list(range(num_shards)):
+        missing = sorted(set(range(num_shards)) - set(present))
+        raise ArtifactError(f"{folder}: shards {missing} of {num_shards} are not finished")
+    size = reference["corpus_size"]
+    merged = np.zeros((size, reference["dim"]), dtype=np.float32)
+    seen = np.zeros(size, dtype=bool)
+    for meta in metas:
+        stem = shard_name(meta["shard"], num_shards)
+        ids = np.load(folder / f"{stem}.ids.npy")
+        merged[ids] = np.load(folder / f"{stem}.npy", mmap_mode="r")
+        seen[ids] = True
+    if not seen.all():
+        raise ArtifactError(f"{folder}: {int((~seen).sum())} passages have no vector")
+    info = {k: reference[k] for k in (*_MUST_MATCH, "passages", "corpus_size", "dtype")}
+    return Embeddings(merged, info)

@@ -1,0 +1,1 @@
+"""Encoders (HF backbone + pooling) and bi-encoders (shared, separate or per-task query towers)."""

@@ -1,0 +1,182 @@
+"""Bi-encoder: a passage tower and a query tower that is the same, separate, or one per task."""
+
+from __future__ import annotations
+
+import copy
+import enum
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from uniret.errors import ArtifactError
+from uniret.models.encoder import Encoder, Pooling
+
+logger = logging.getLogger(__name__)
+
+BIENCODER_FILE = "uniret_biencoder.json"
+DEFAULT_QUERY = "default"
+
+
+class QueryMode(enum.StrEnum):
+    """How queries are encoded."""
+
+    SHARED = "shared"
+    """The passage encoder encodes queries too (one set of weights)."""
+    SEPARATE = "separate"
+    """One query encoder, separate from the passage encoder (DPR)."""
+    PER_TASK = "per_task"
+    """One query encoder per task over the shared passage encoder."""
+
+
+@dataclass(frozen=True)
+class BiEncoderConfig:
+    """Input shaping of a bi-encoder.
+
+    ``passage_template`` places the title and text; ``{sep}`` is the tokenizer's own separator.
+    A passage with an empty title is its text alone.
+    """
+
+    query_max_length: int = 64
+    passage_max_length: int = 128
+    passage_template: str = "{title} {sep} {text}"
+    mode: QueryMode = QueryMode.SHARED
+    tasks: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mode"] = str(self.mode)
+        data["tasks"] = list(self.tasks)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BiEncoderConfig:
+        data = dict(data)
+        data["mode"] = QueryMode(data.get("mode", "shared"))
+        data["tasks"] = tuple(data.get("tasks", ()))
+        return cls(**data)
+
+
+class BiEncoder(nn.Module):
+    """Passage encoder + query encoder(s)."""
+
+    def __init__(
+        self,
+        passage_encoder: Encoder,
+        config: BiEncoderConfig = BiEncoderConfig(),
+        query_encoders: dict[str, Encoder] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.passage_encoder = passage_encoder
+        if config.mode is QueryMode.SHARED:
+            self.query_encoders = nn.ModuleDict()
+        elif query_encoders is not None:
+            self.query_encoders = nn.ModuleDict(query_encoders)
+        else:
+            names = config.tasks if config.mode is QueryMode.PER_TASK else (DEFAULT_QUERY,)
+            if config.mode is QueryMode.PER_TASK and not names:
+                raise ValueError("per_task mode needs the list of tasks")
+            self.query_encoders = nn.ModuleDict(
+                {name: copy.deepcopy(passage_encoder) for name in names}
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        config: BiEncoderConfig | None = None,
+        *,
+        pooling: Pooling | str | None = None,
+        normalize: bool | None = None,
+    ) -> BiEncoder:
+        """Load a saved bi-encoder folder, or start one from any HF model name or path."""
+        folder = Path(name_or_path)
+        saved = folder / BIENCODER_FILE
+        if saved.is_file():
+            stored = BiEncoderConfig.from_dict(json.loads(saved.read_text())["config"])
+            passage = Encoder.from_pretrained(str(folder / "passage"))
+            queries = None
+            if stored.mode is not QueryMode.SHARED:
+                names = stored.tasks if stored.mode is QueryMode.PER_TASK else (DEFAULT_QUERY,)
+                queries = {n: Encoder.from_pretrained(str(folder / "query" / n)) for n in names}
+            model = cls(passage, stored, queries)
+            if config is not None and config != stored:
+                model.config = config
+            return model
+        encoder = Encoder.from_pretrained(name_or_path, pooling=pooling, normalize=normalize)
+        return cls(encoder, config or BiEncoderConfig())
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``passage/`` and, unless shared, ``query/<name>/``, plus the config JSON."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        self.passage_encoder.save(target / "passage")
+        for name, encoder in self.query_encoders.items():
+            encoder.save(target / "query" / name)
+        meta = {"config": self.config.to_dict(), "passage_encoder": self.passage_encoder.settings()}
+        (target / BIENCODER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+    def query_encoder(self, task: str | None = None) -> Encoder:
+        """The encoder for queries of ``task`` (per-task mode needs a known task)."""
+        if self.config.mode is QueryMode.SHARED:
+            return self.passage_encoder
+        if self.config.mode is QueryMode.SEPARATE:
+            return self.query_encoders[DEFAULT_QUERY]  # type: ignore[return-value]
+        if task not in self.query_encoders:
+            raise ArtifactError(
+                f"no query encoder for task {task!r}; this model has {list(self.query_encoders)}"
+            )
+        return self.query_encoders[task]  # type: ignore[return-value]
+
+    def passage_texts(self, titles: Sequence[str], texts: Sequence[str]) -> list[str]:
+        """Passage inputs: ``passage_template`` filled in, or the text alone without a title."""
+        sep = self.passage_encoder.sep
+        template = self.config.passage_template
+        return [
+            template.format(title=t, sep=sep, text=x) if t else x
+            for t, x in zip(titles, texts, strict=True)
+        ]
+
+    def query_sep(self, task: str | None = None) -> str:
+        """What replaces ``[SEP]`` in slot-filling queries: the query tokenizer's separator."""
+        return f" {self.query_encoder(task).sep} "
+
+    def embed_queries(
+        self, queries: Sequence[str], task: str | None = None, batch_size: int = 128
+    ) -> np.ndarray:
+        """Query vectors (float32, no gradients)."""
+        encoder = self.query_encoder(task)
+        return _embed(encoder, list(queries), self.config.query_max_length, batch_size)
+
+    def embed_passages(
+        self, titles: Sequence[str], texts: Sequence[str], batch_size: int = 128
+    ) -> np.ndarray:
+        """Passage vectors (float32, no gradients), in input order."""
+        inputs = self.passage_texts(titles, texts)
+        return _embed(self.passage_encoder, inputs, self.config.passage_max_length, batch_size)
+
+
+def device_of(module: nn.Module) -> torch.device:
+    """Where a module's parameters live."""
+    return next(module.parameters()).device
+
+
+def _embed(encoder: Encoder, texts: list[str], max_length: int, batch_size: int) -> np.ndarray:
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    device = device_of(encoder)
+    was_training = encoder.training
+    encoder.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = encoder.tokenize(texts[start : start + batch_size], max_length)
+            vectors = encoder(**{k: v.to(device) for k, v in batch.items()})
+            out[start : start + len(vectors)] = vectors.float().cpu().numpy()
+    encoder.train(was_training)
+    return out

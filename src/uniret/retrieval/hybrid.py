@@ -1,0 +1,92 @@
+"""Hybrid retrieval: fuse the rankings of several retrievers over the same passages."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from uniret.errors import ArtifactError
+from uniret.retrieval.base import Retriever
+from uniret.tasks.registry import SEP, QueryFormat
+from uniret.types import Hit
+
+_MARK = f" {SEP} "
+
+
+class Fusion(enum.StrEnum):
+    """How rankings are combined."""
+
+    RRF = "rrf"
+    """Reciprocal-rank fusion: ``score(d) = sum_r w_r / (c + rank_r(d))`` (rank from 1)."""
+    WEIGHTED = "weighted"
+    """Weighted sum of per-query min-max normalised scores (absent = 0)."""
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Fusion method, RRF constant ``c``, per-retriever ``weights`` and retrieval ``depth``
+    (each retriever's list length before fusing; at least k)."""
+
+    method: Fusion = Fusion.RRF
+    rrf_c: float = 60.0
+    weights: tuple[float, ...] = ()
+    depth: int = 100
+
+
+def fuse(rankings: Sequence[Sequence[Hit]], config: FusionConfig) -> list[Hit]:
+    """One fused ranking (best first) from several rankings of the same query."""
+    weights = config.weights or (1.0,) * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError(f"{len(weights)} weights for {len(rankings)} rankings")
+    scores: dict[int, float] = {}
+    for weight, hits in zip(weights, rankings, strict=True):
+        if config.method is Fusion.RRF:
+            for rank, hit in enumerate(hits, start=1):
+                scores[hit.passage_id] = scores.get(hit.passage_id, 0.0) + weight / (
+                    config.rrf_c + rank
+                )
+        else:
+            if not hits:
+                continue
+            values = [h.score for h in hits]
+            low, high = min(values), max(values)
+            span = (high - low) or 1.0
+            for hit in hits:
+                scores[hit.passage_id] = (
+                    scores.get(hit.passage_id, 0.0) + weight * (hit.score - low) / span
+                )
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [Hit(pid, score) for pid, score in ranked]
+
+
+class HybridRetriever:
+    """Runs each retriever, then fuses their lists (all must index the same corpus)."""
+
+    def __init__(
+        self, retrievers: Sequence[Retriever], config: FusionConfig = FusionConfig()
+    ) -> None:
+        if len(retrievers) < 2:
+            raise ValueError("hybrid retrieval needs at least two retrievers")
+        hashes = {r.store.corpus_hash for r in retrievers}
+        if len(hashes) != 1:
+            raise ArtifactError(
+                f"retrievers cover different corpora ({sorted(hashes)}); can't fuse"
+            )
+        self.retrievers = list(retrievers)
+        self.config = config
+        self.store = retrievers[0].store
+        # queries arrive with the registry's own separator; each retriever gets its own
+        self.query_format = QueryFormat(sep=_MARK)
+
+    def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
+        """Top-``k`` fused hits per query."""
+        depth = max(k, self.config.depth)
+        per_retriever = [
+            r.search([q.replace(_MARK, r.query_format.sep) for q in queries], depth, task=task)
+            for r in self.retrievers
+        ]
+        return [
+            fuse([lists[q] for lists in per_retriever], self.config)[:k]
+            for q in range(len(queries))
+        ]

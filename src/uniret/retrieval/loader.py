@@ -1,0 +1,49 @@
+"""Open a retriever from one or more index directories: the Python entry point.
+
+from uniret.retrieval.loader import load_retriever
+retriever = load_retriever(["runs/index-bm25", "runs/index-dense"])
+hits = retriever.search(["where was Marie Curie born"], k=10)[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from uniret.errors import UniretError
+from uniret.retrieval.base import Retriever, read_index_meta
+from uniret.retrieval.hybrid import FusionConfig, HybridRetriever
+
+
+def load_retriever(
+    index_dirs: str | Path | Sequence[str | Path],
+    *,
+    model: str | None = None,
+    passages: str | Path | None = None,
+    fusion: FusionConfig = FusionConfig(),
+    device: str | None = None,
+) -> Retriever:
+    """One index gives its own retriever (BM25 or dense); several give a hybrid of them.
+
+    ``model`` replaces the query encoder named in a dense index's meta.json.
+    """
+    dirs = [index_dirs] if isinstance(index_dirs, str | Path) else list(index_dirs)
+    retrievers = [_open(d, model, passages, device) for d in dirs]
+    if len(retrievers) == 1:
+        return retrievers[0]
+    return HybridRetriever(retrievers, fusion)
+
+
+def _open(
+    index_dir: str | Path, model: str | None, passages: str | Path | None, device: str | None
+) -> Retriever:
+    kind = read_index_meta(index_dir)["kind"]
+    if kind == "bm25":
+        from uniret.retrieval.sparse import BM25Retriever
+
+        return BM25Retriever.load(index_dir, passages)
+    if kind == "dense":
+        from uniret.retrieval.dense import DenseRetriever
+
+        return DenseRetriever.load(index_dir, model=model, passages=passages, device=device)
+    raise UniretError(f"{index_dir}: unsupported index kind {kind!r}")
