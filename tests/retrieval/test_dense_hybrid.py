@@ -1,0 +1,210 @@
+"""Dense and hybrid retrieval over real FAISS indexes built from a tiny random model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from uniret.cli import main
+from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
+from uniret.index.encode import EncodeConfig, encode_shard
+from uniret.index.faiss_index import IndexConfig, IndexType
+from uniret.models.biencoder import BiEncoder
+from uniret.retrieval.dense import DenseRetriever, build_dense_index
+from uniret.retrieval.hybrid import Fusion, FusionConfig, HybridRetriever, fuse
+from uniret.retrieval.loader import load_retriever
+from uniret.retrieval.sparse import build_bm25_index
+from uniret.types import Hit
+
+
+@pytest.fixture
+def dense_index(tiny_model: str, store: PassageStore, tmp_path: Path) -> Path:
+    model = BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
+    model.save(tmp_path / "model")
+    encode_shard(
+        model, str(tmp_path / "model"), store, tmp_path / "emb", config=EncodeConfig(batch_size=4)
+    )
+    return build_dense_index(tmp_path / "emb", tmp_path / "dense")
+
+
+def test_dense_search_is_exact_inner_product(dense_index: Path, store: PassageStore) -> None:
+    retriever = DenseRetriever.load(dense_index)
+    query = "marie curie [SEP] place of birth"
+    hits = retriever.search([query], k=len(store))[0]
+    q = retriever.model.embed_queries([query])[0]
+    p = retriever.model.embed_passages(
+        [x.title for x in store.get_many(range(len(store)))],
+        [x.text for x in store.get_many(range(len(store)))],
+    )
+    exact = p @ q
+    assert sorted(h.passage_id for h in hits) == list(range(len(store)))
+    # each hit carries its exact inner product, and the list is sorted by it
+    np.testing.assert_allclose(
+        [h.score for h in hits], exact[[h.passage_id for h in hits]], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose([h.score for h in hits], np.sort(p @ q)[::-1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", [IndexType.HNSW, IndexType.IVFPQ])
+def test_approximate_indexes_build_and_search(
+    dense_index: Path, tmp_path: Path, kind: IndexType
+) -> None:
+    cfg = IndexConfig(type=kind, nlist=2, pq_m=4, pq_bits=4, nprobe=2)
+    out = build_dense_index(tmp_path / "emb", tmp_path / f"idx-{kind}", cfg)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["faiss"]["type"] == str(kind) and meta["encoder"]["pooling"] == "mean"
+    hits = DenseRetriever.load(out).search(["warsaw river"], k=3)[0]
+    assert len(hits) == 3 and hits[0].score >= hits[-1].score
+
+
+def test_index_refuses_mismatched_passages(
+    dense_index: Path, kilt_dir: Path, tmp_path: Path
+) -> None:
+    from uniret.corpus.chunking import ChunkConfig
+    from uniret.corpus.store import build_passage_store
+
+    build_passage_store(kilt_dir / "knowledge.jsonl", tmp_path / "other", ChunkConfig(words=3))
+    with pytest.raises(ArtifactError, match="corpus"):
+        build_dense_index(tmp_path / "emb", tmp_path / "bad", passages=tmp_path / "other")
+    with pytest.raises(ArtifactError, match="corpus hash"):
+        DenseRetriever.load(dense_index, passages=tmp_path / "other")
+
+
+def test_query_model_with_wrong_dimension_is_refused(
+    dense_index: Path, tmp_path: Path, tiny_model: str
+) -> None:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path / "wide"
+    BertModel(
+        BertConfig(
+            vocab_size=10,
+            hidden_size=48,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=8,
+        )
+    ).save_pretrained(str(folder))
+    BertTokenizerFast.from_pretrained(tiny_model).save_pretrained(str(folder))
+    with pytest.raises(ArtifactError, match="48-d"):
+        DenseRetriever.load(dense_index, model=str(folder))
+
+
+def test_rrf_formula() -> None:
+    a = [Hit(1, 9.0), Hit(2, 5.0)]  # retriever A: 1 then 2
+    b = [Hit(3, 0.9), Hit(1, 0.8)]  # retriever B: 3 then 1
+    fused = fuse([a, b], FusionConfig(rrf_c=60))
+    assert [h.passage_id for h in fused] == [1, 3, 2]  # 1: 1/61 + 1/62; 3: 1/61; 2: 1/62
+    assert fused[0].score == pytest.approx(1 / 61 + 1 / 62)
+    weighted = fuse([a, b], FusionConfig(method=Fusion.WEIGHTED, weights=(1.0, 3.0)))
+    # min-max: A gives 1 -> 1, 2 -> 0; B gives 3 -> 1, 1 -> 0; weights 1 and 3
+    assert [(h.passage_id, h.score) for h in weighted] == [(3, 3.0), (1, 1.0), (2, 0.0)]
+
+
+def test_hybrid_ranks_a_page_only_one_retriever_found(
+    dense_index: Path, store: PassageStore, tmp_path: Path
+) -> None:
+    bm25_dir = build_bm25_index(store, tmp_path / "bm25")
+    hybrid = load_retriever([bm25_dir, dense_index])
+    assert isinstance(hybrid, HybridRetriever)
+    query = "polar bears sea ice"
+    bm25_hits = hybrid.retrievers[0].search([query], 2)[0]
+    dense_hits = hybrid.retrievers[1].search([query], 2)[0]
+    only_one = {h.passage_id for h in bm25_hits} ^ {h.passage_id for h in dense_hits}
+    assert only_one, "the two retrievers should disagree on this query"
+    fused = {h.passage_id for h in hybrid.search([query], 4)[0]}
+    assert only_one <= fused
+
+
+def test_hybrid_refuses_different_corpora(
+    dense_index: Path, kilt_dir: Path, tmp_path: Path
+) -> None:
+    from uniret.corpus.chunking import ChunkConfig
+    from uniret.corpus.store import build_passage_store
+    from uniret.retrieval.sparse import BM25Retriever
+
+    build_passage_store(kilt_dir / "knowledge.jsonl", tmp_path / "other", ChunkConfig(words=5))
+    bm25 = BM25Retriever.load(build_bm25_index(PassageStore(tmp_path / "other"), tmp_path / "b2"))
+    with pytest.raises(ArtifactError, match="different corpora"):
+        HybridRetriever([bm25, DenseRetriever.load(dense_index)])
+
+
+def test_cli_encode_index_retrieve_hybrid(tiny_model: str, kilt_dir: Path, tmp_path: Path) -> None:
+    p, emb, dense, bm25 = (tmp_path / x for x in ("p", "emb", "dense", "bm25"))
+    assert (
+        main(
+            [
+                "-q",
+                "corpus",
+                "build",
+                "--knowledge",
+                str(kilt_dir / "knowledge.jsonl"),
+                "--out",
+                str(p),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "-q",
+                "encode",
+                "--model",
+                tiny_model,
+                "--passages",
+                str(p),
+                "--out",
+                str(emb),
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert main(["-q", "index", "dense", "--embeddings", str(emb), "--out", str(dense)]) == 0
+    assert main(["-q", "index", "bm25", "--passages", str(p), "--out", str(bm25)]) == 0
+    task = str(kilt_dir / "trex-dev-kilt.jsonl")
+    for name, extra in (
+        ("d", ["--index", str(dense)]),
+        ("h", ["--index", str(bm25), "--index", str(dense)]),
+    ):
+        assert (
+            main(
+                [
+                    "-q",
+                    "retrieve",
+                    *extra,
+                    "--input",
+                    task,
+                    "--k",
+                    "3",
+                    "--out",
+                    str(tmp_path / name),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
+        record = json.loads((tmp_path / name / "trex-dev-kilt.jsonl").read_text().splitlines()[0])
+        assert len(record["output"][0]["provenance"]) == 3
+    assert (
+        main(
+            [
+                "-q",
+                "evaluate",
+                "--gold",
+                task,
+                "--pred",
+                str(tmp_path / "h" / "trex-dev-kilt.jsonl"),
+            ]
+        )
+        == 0
+    )
