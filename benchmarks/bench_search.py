@@ -63,8 +63,8 @@ def main() -> None:
         )
         size = faiss.serialize_index(index).nbytes / 2**20
         print(
-            f"  {kind:6s} build {build:6.1f}s  {len(q) / best:9.0f} q/s  recall@{args.k} {recall:.4f}  "
-            f"size {size:6.1f} MiB"
+            f"  {kind:6s} build {build:6.1f}s  {len(q) / best:9.0f} q/s  "
+            f"recall@{args.k} {recall:.4f}  size {size:6.1f} MiB"
         )
 
 
