@@ -185,6 +185,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        hidden_dropout_prob=0.0,  # deterministic: single and multi-process runs must agree
+        attention_probs_dropout_prob=0.0,
     )
     BertModel(config).save_pretrained(str(folder), safe_serialization=True)
     tokenizer.save_pretrained(str(folder))

@@ -204,6 +204,76 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- train / mine
+def cmd_train(args: argparse.Namespace) -> int:
+    from uniret.config import build_config, load_mapping, parse_overrides
+    from uniret.training.config import TrainConfig
+    from uniret.training.trainer import Trainer
+
+    data = load_mapping(args.config) if args.config else {}
+    config = build_config(TrainConfig, data, parse_overrides(args.set), args.config or "--set")
+    trainer = Trainer(config, args.out)
+    quiet = args.quiet or trainer.rank != 0
+    with tqdm(
+        total=trainer.total_steps, initial=0, unit=" steps", desc="train", disable=quiet
+    ) as bar:
+
+        def report(record: dict) -> None:
+            bar.n = record["step"]
+            post = {"loss": f"{record['loss']:.4f}", "ex/s": f"{record['examples_per_s']:.1f}"}
+            if record.get("dev_rprec") is not None:
+                post["dev"] = f"{100 * record['dev_rprec']:.1f}"
+            bar.set_postfix(post)
+            bar.refresh()
+
+        result = trainer.run(resume=args.resume, progress=report)
+    if trainer.rank == 0:
+        print(
+            f"trained {result.steps} steps, {result.examples_seen:,} examples in "
+            f"{result.seconds:.0f}s ({result.examples_per_second:.1f} examples/s)"
+        )
+        if result.best is not None:
+            print(f"best dev R-precision (subset): {100 * result.best:.1f}")
+        print(f"model saved to {args.out}")
+        index = config.index or "INDEX_DIR"
+        print(
+            "index and evaluate it with:\n  "
+            + (
+                f"uniret retrieve --index {index} --model {args.out}"
+                if config.mode == "query_side"
+                else f"uniret encode --model {args.out} --passages PASSAGES --out EMB && "
+                f"uniret index dense --embeddings EMB --out INDEX && uniret retrieve --index INDEX"
+            )
+            + f" --input {config.data_dir}/*-dev-kilt.jsonl --out PRED && "
+            f"uniret evaluate --gold {config.data_dir} --pred PRED"
+        )
+    return 0
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    from uniret.retrieval.loader import load_retriever
+    from uniret.training.data import MiningConfig, build_examples, mine_negatives, save_examples
+
+    retriever = load_retriever(args.index, model=args.model, device=args.device)
+    examples = build_examples(args.input, retriever.store)
+    config = MiningConfig(
+        count=args.count,
+        rank_from=args.rank_from,
+        rank_to=args.depth,
+        skip_answer=not args.keep_answer,
+    )
+    with tqdm(total=len(examples), unit=" queries", desc="mining", disable=args.quiet) as bar:
+        mined = mine_negatives(examples, retriever, config, progress=bar.update)
+    out = Path(args.out) / "train-examples.jsonl"
+    save_examples(out, mined)
+    with_neg = sum(1 for e in mined if e.negatives)
+    print(
+        f"{len(mined)} examples, {with_neg} with hard negatives -> {out}\n"
+        f"train on them with: uniret train --config FILE --out DIR --set examples={out}"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from uniret.evaluation.evaluate import (
@@ -419,6 +489,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="queries per search call")
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed task lines")
     p.set_defaults(func=cmd_retrieve)
+
+    p = sub.add_parser(
+        "train",
+        help="train a (multi-task) retriever from a TOML/YAML config",
+        description="Train a bi-encoder on the KILT train files of data_dir: task-homogeneous "
+        "batches, in-batch + hard negatives (full mode) or a softmax over the frozen corpus "
+        "vectors of `index` (query_side mode). Checkpoints every checkpoint_every steps; "
+        "--resume continues exactly. Keys: see uniret.training.config.TrainConfig.",
+    )
+    p.add_argument("--config", help="TOML or YAML file of TrainConfig keys")
+    p.add_argument("--out", required=True, help="model folder (also holds checkpoints and logs)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable), e.g. --set lr=1e-5 --set tasks=trex,grec",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "mine",
+        help="mine hard negatives (adversarial confounders) with a retriever",
+        description="Retrieve with a trained model (or BM25) over the whole corpus and keep "
+        "top-ranked passages from non-gold pages as hard negatives, skipping passages that "
+        "contain a gold answer. Writes OUT/train-examples.jsonl for `train --set examples=`.",
+    )
+    p.add_argument("--index", action="append", required=True, help="index folder (dense or BM25)")
+    p.add_argument("--model", help="query encoder for a dense index (e.g. a trained model)")
+    p.add_argument("--input", nargs="+", required=True, help="KILT train files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--count", type=int, default=8, help="negatives kept per query (default 8)")
+    p.add_argument("--rank-from", type=int, default=0, help="first rank considered (default 0)")
+    p.add_argument("--depth", type=int, default=50, help="ranks considered (default 50)")
+    p.add_argument("--keep-answer", action="store_true", help="keep passages holding the answer")
+    p.add_argument("--device", help="device for query encoding")
+    p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser(
         "evaluate",

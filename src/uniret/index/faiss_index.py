@@ -48,6 +48,9 @@ class IndexConfig:
     nprobe: int = 32
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", IndexType(self.type))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["type"] = str(self.type)

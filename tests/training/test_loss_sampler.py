@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from uniret.training.loss import in_batch_softmax_loss
+from uniret.training.sampler import SamplerConfig, TaskSampling, epoch_batches, task_probabilities
+
+
+def test_loss_matches_hand_computation_2x3() -> None:
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # two queries
+    p = torch.tensor(
+        [[1.0, 1.0], [0.0, 1.0], [2.0, 0.0]]
+    )  # positives of q0, q1, then a hard negative
+    # scores: q0 -> [1, 0, 2]; q1 -> [2, 2, 0]; targets 0 and 1
+    loss_q0 = -1 + math.log(math.e**1 + math.e**0 + math.e**2)
+    loss_q1 = -2 + math.log(math.e**2 + math.e**2 + math.e**0)
+    got = in_batch_softmax_loss(q, p, torch.tensor([0, 1]))
+    assert got.item() == pytest.approx((loss_q0 + loss_q1) / 2, rel=1e-6)
+    scaled = in_batch_softmax_loss(q, p, torch.tensor([0, 1]), scale=2.0)
+    assert scaled.item() == pytest.approx(
+        (-2 + math.log(math.e**2 + 1 + math.e**4) - 4 + math.log(2 * math.e**4 + 1)) / 2, rel=1e-6
+    )
+
+
+TASKS = ["a"] * 600 + ["b"] * 300 + ["c"] * 100  # sizes 600 / 300 / 100
+
+
+def test_batches_are_homogeneous_and_deterministic() -> None:
+    cfg = SamplerConfig(batch_size=10, seed=3)
+    batches = epoch_batches(TASKS, cfg, epoch=0)
+    assert all(len({TASKS[i] for i in b}) == 1 for b in batches)
+    assert batches == epoch_batches(TASKS, cfg, epoch=0)  # same seed + epoch
+    assert batches != epoch_batches(TASKS, cfg, epoch=1)  # next epoch reshuffles
+    # proportional: every example exactly once per epoch
+    assert sorted(i for b in batches for i in b) == list(range(len(TASKS)))
+
+
+@pytest.mark.parametrize(
+    ("sampling", "expected"),
+    [
+        (TaskSampling.PROPORTIONAL, {"a": 0.6, "b": 0.3, "c": 0.1}),
+        (TaskSampling.UNIFORM, {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}),
+        # T=2: weights sqrt(600), sqrt(300), sqrt(100)
+        (
+            TaskSampling.TEMPERATURE,
+            {
+                t: w / (600**0.5 + 300**0.5 + 10)
+                for t, w in (("a", 600**0.5), ("b", 300**0.5), ("c", 10.0))
+            },
+        ),
+    ],
+)
+def test_sampling_ratios_hold(sampling: TaskSampling, expected: dict[str, float]) -> None:
+    cfg = SamplerConfig(batch_size=5, sampling=sampling, temperature=2.0, seed=0)
+    assert task_probabilities(Counter(TASKS), cfg) == pytest.approx(expected)
+    counts: Counter[str] = Counter()
+    for epoch in range(10):
+        counts.update(TASKS[b[0]] for b in epoch_batches(TASKS, cfg, epoch))
+    total = sum(counts.values())
+    for task, p in expected.items():
+        assert counts[task] / total == pytest.approx(p, abs=0.02)

@@ -1,0 +1,228 @@
+"""Training end to end on the fixture benchmark with a tiny random model (offline, CPU)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from uniret.corpus.store import PassageStore
+from uniret.index.encode import EncodeConfig, encode_shard
+from uniret.models.biencoder import BiEncoder
+from uniret.retrieval.dense import DenseRetriever, build_dense_index
+from uniret.retrieval.sparse import build_bm25_index
+from uniret.training.config import TrainConfig, TrainMode
+from uniret.training.trainer import Trainer, train
+
+
+@pytest.fixture
+def setup(tiny_model: str, kilt_dir: Path, store: PassageStore, tmp_path: Path) -> dict[str, str]:
+    """Train files (the fixture's dev examples), a dense index of the tiny model, BM25."""
+    for dev in kilt_dir.glob("*-dev-kilt.jsonl"):
+        shutil.copy(dev, kilt_dir / dev.name.replace("-dev-", "-train-"))
+    model = BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
+    model.save(tmp_path / "base")
+    encode_shard(
+        model, str(tmp_path / "base"), store, tmp_path / "emb", config=EncodeConfig(batch_size=4)
+    )
+    build_dense_index(tmp_path / "emb", tmp_path / "index")
+    build_bm25_index(store, tmp_path / "bm25")
+    return {
+        "data_dir": str(kilt_dir),
+        "index": str(tmp_path / "index"),
+        "bm25": str(tmp_path / "bm25"),
+        "base": str(tmp_path / "base"),
+        "passages": str(store.directory),
+    }
+
+
+def _query_side(setup: dict[str, str], **kw: object) -> TrainConfig:
+    base = dict(
+        data_dir=setup["data_dir"],
+        index=setup["index"],
+        batch_size=2,
+        epochs=3,
+        lr=1e-3,
+        checkpoint_every=1000,
+        scale=5.0,
+    )
+    return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return {
+        str(p.relative_to(folder)): load_file(str(p))
+        for p in sorted(folder.rglob("model.safetensors"))
+        if "checkpoint" not in p.parts and "best" not in p.parts
+    }
+
+
+def test_query_side_learns_and_leaves_passage_encoder_bit_identical(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    result = train(_query_side(setup, epochs=6), tmp_path / "m")
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    assert losses[-1] < losses[0]
+    before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    after = load_file(str(tmp_path / "m" / "passage" / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    query = load_file(str(tmp_path / "m" / "query" / "default" / "model.safetensors"))
+    assert any(not torch.equal(before[k], query[k]) for k in before)  # the query tower moved
+    # the trained model serves the base index through --model
+    retriever = DenseRetriever.load(setup["index"], model=str(tmp_path / "m"))
+    assert len(retriever.search(["marie curie [SEP] place of birth"], 3)[0]) == 3
+    assert (tmp_path / "m" / "train_config.toml").is_file() and (
+        tmp_path / "m" / "train_log.json"
+    ).is_file()
+
+
+def test_resume_after_stop_gives_same_weights(setup: dict[str, str], tmp_path: Path) -> None:
+    config = _query_side(setup, grad_accum=1)
+    full = train(config, tmp_path / "full")
+    stopped = Trainer(config, tmp_path / "cut").run(stop_after_steps=2)
+    assert stopped.steps == 2 and not (tmp_path / "cut" / "query").exists()
+    resumed = Trainer(config, tmp_path / "cut").run(resume=True)
+    assert resumed.steps == full.steps
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and a
+    for name in a:
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), (name, key)
+
+
+def test_per_task_query_encoders_and_dev_eval(setup: dict[str, str], tmp_path: Path) -> None:
+    config = _query_side(setup, query_mode="per_task", eval_every=2, eval_queries=5)
+    result = train(config, tmp_path / "pt")
+    assert sorted(p.name for p in (tmp_path / "pt" / "query").iterdir()) == [
+        "cfever",
+        "hotpotqa",
+        "trex",
+    ]
+    assert result.best is not None and 0.0 <= result.best <= 1.0
+    assert any("dev_rprec" in h for h in result.history)
+
+
+def test_full_mode_with_bm25_negatives(setup: dict[str, str], tmp_path: Path) -> None:
+    config = TrainConfig(
+        data_dir=setup["data_dir"],
+        model=setup["base"],
+        mode=TrainMode.FULL,
+        query_mode="shared",
+        passages=setup["passages"],
+        bm25_index=setup["bm25"],
+        hard_negatives=1,
+        batch_size=2,
+        epochs=2,
+        lr=1e-3,
+    )
+    train(config, tmp_path / "full")
+    from uniret.tasks.positives import contains_answer
+    from uniret.training.data import load_examples
+
+    store = PassageStore(setup["passages"])
+    mined = load_examples(tmp_path / "full" / "train-examples.jsonl")
+    assert any(e.negatives for e in mined)
+    for e in mined:  # negatives: never a gold page, never a passage holding the answer
+        gold_pages = {store.get(p).wikipedia_id for p in e.positives}
+        for n in store.get_many(e.negatives):
+            assert n.wikipedia_id not in gold_pages
+            assert not contains_answer(n.text, list(e.answers))
+    model = BiEncoder.from_pretrained(str(tmp_path / "full"))
+    base = BiEncoder.from_pretrained(setup["base"])
+    moved = [
+        not torch.equal(a, b)
+        for a, b in zip(
+            model.passage_encoder.parameters(), base.passage_encoder.parameters(), strict=True
+        )
+    ]
+    assert any(moved)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DDP_SCRIPT = """
+import sys, torch
+from uniret.training.config import TrainConfig
+from uniret.training.trainer import Trainer
+cfg = TrainConfig(data_dir=sys.argv[1], model=sys.argv[2], mode="full", query_mode="shared",
+                  passages=sys.argv[3], bm25_index=sys.argv[4], hard_negatives=1, batch_size=4,
+                  epochs=1, max_steps=1, lr=0.5, warmup_ratio=0.0, examples=sys.argv[6],
+                  optimizer="sgd", weight_decay=0.0, max_grad_norm=1e9)
+trainer = Trainer(cfg, sys.argv[5])
+result = trainer.run()
+print("LOSS", result.history[0]["loss"])
+"""
+
+
+def test_two_process_ddp_matches_single_process(setup: dict[str, str], tmp_path: Path) -> None:
+    # examples with exactly 4 per task so one global batch of 4 is the same in both runs
+    from uniret.training.data import TrainExample, save_examples
+
+    ex = [
+        TrainExample("trex", f"x{i}", q, (), (p,), (n,))
+        for i, (q, p, n) in enumerate(
+            [
+                ("marie curie [SEP] birth", 0, 5),
+                ("vistula [SEP] country", 9, 1),
+                ("warsaw river", 7, 2),
+                ("polar bears", 8, 3),
+            ]
+        )
+    ]
+    save_examples(tmp_path / "ex.jsonl", ex)
+    args = [setup["data_dir"], setup["base"], setup["passages"], setup["bm25"]]
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run(
+        [sys.executable, str(script), *args, str(tmp_path / "one"), str(tmp_path / "ex.jsonl")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    port = _free_port()
+    double = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            str(port),
+            str(script),
+            *args,
+            str(tmp_path / "two"),
+            str(tmp_path / "ex.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert double.returncode == 0, double.stderr[-3000:]
+    loss_one = float(single.stdout.split("LOSS")[1].split()[0])
+    losses_two = [float(x.split()[0]) for x in double.stdout.split("LOSS")[1:]]
+    # each rank reports the loss of its half; their mean is the global-batch loss
+    assert sum(losses_two) / 2 == pytest.approx(loss_one, rel=1e-5)
+    a = load_file(str(tmp_path / "one" / "passage" / "model.safetensors"))
+    b = load_file(str(tmp_path / "two" / "passage" / "model.safetensors"))
+    base = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    # one SGD step (w - lr * g) applies the global-batch gradient: the all-reduced gradient of
+    # two processes must equal the single-process one (up to float summation order)
+    assert any((a[k] - base[k]).abs().max() > 1e-4 for k in a)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
