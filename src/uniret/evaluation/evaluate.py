@@ -227,3 +227,18 @@ def format_table(
         cells = " | ".join(f"**{100 * macro.get(c, float('nan')):.1f}**" for c in columns)
         rows.append(f"| **macro** | {sum(r.queries for r in reports)} | {cells} |")
     return "\n".join(rows)
+
+
+def comparison_table(systems: dict[str, Sequence[TaskReport]], metric: str = "Rprec") -> str:
+    """Markdown: one row per task, one column per system, plus the macro average (percent)."""
+    names = list(systems)
+    tasks = [r.name for r in next(iter(systems.values()))]
+    rows = ["| task | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for i, task in enumerate(tasks):
+        cells = " | ".join(f"{100 * systems[n][i].metrics[metric]:.1f}" for n in names)
+        rows.append(f"| {task} | {cells} |")
+    macro = " | ".join(
+        f"**{100 * macro_average(systems[n]).get(metric, float('nan')):.1f}**" for n in names
+    )
+    rows.append(f"| **macro** | {macro} |")
+    return "\n".join(rows)
