@@ -473,8 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-max-length", type=int, default=64, help="query tokens (default 64)")
     p.add_argument(
         "--passage-template",
-        default="{title} {sep} {text}",
-        help="how title and text are joined; {sep} is the tokenizer's separator",
+        default="",
+        help="how title and text are joined; {sep} is the tokenizer's separator (default: "
+        "'{title}. {text}' for sentence-transformers models, else '{title} {sep} {text}')",
     )
     p.add_argument(
         "--pooling",

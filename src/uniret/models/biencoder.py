@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import enum
 import json
 import logging
@@ -16,11 +17,13 @@ import torch
 from torch import nn
 
 from uniret.errors import ArtifactError
-from uniret.models.encoder import Encoder, Pooling
+from uniret.models.encoder import Encoder, Pooling, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
 BIENCODER_FILE = "uniret_biencoder.json"
+DPR_TEMPLATE = "{title} {sep} {text}"
+ST_TEMPLATE = "{title}. {text}"
 DEFAULT_QUERY = "default"
 
 
@@ -40,12 +43,14 @@ class BiEncoderConfig:
     """Input shaping of a bi-encoder.
 
     ``passage_template`` places the title and text; ``{sep}`` is the tokenizer's own separator.
-    A passage with an empty title is its text alone.
+    A passage with an empty title is its text alone. Empty (the default) picks the model's
+    convention when it is loaded: ``"{title}. {text}"`` for sentence-transformers models (trained
+    on plain sentences), DPR's ``"{title} {sep} {text}"`` otherwise.
     """
 
     query_max_length: int = 64
     passage_max_length: int = 128
-    passage_template: str = "{title} {sep} {text}"
+    passage_template: str = ""
     mode: QueryMode = QueryMode.SHARED
     tasks: tuple[str, ...] = field(default_factory=tuple)
 
@@ -115,7 +120,12 @@ class BiEncoder(nn.Module):
                 model.config = config
             return model
         encoder = Encoder.from_pretrained(name_or_path, pooling=pooling, normalize=normalize)
-        return cls(encoder, config or BiEncoderConfig())
+        config = config or BiEncoderConfig()
+        if not config.passage_template:
+            is_st = (Path(resolve_model_path(name_or_path)) / "modules.json").is_file()
+            template = ST_TEMPLATE if is_st else DPR_TEMPLATE
+            config = dataclasses.replace(config, passage_template=template)
+        return cls(encoder, config)
 
     def save(self, directory: str | Path) -> None:
         """Write ``passage/`` and, unless shared, ``query/<name>/``, plus the config JSON."""
@@ -142,7 +152,7 @@ class BiEncoder(nn.Module):
     def passage_texts(self, titles: Sequence[str], texts: Sequence[str]) -> list[str]:
         """Passage inputs: ``passage_template`` filled in, or the text alone without a title."""
         sep = self.passage_encoder.sep
-        template = self.config.passage_template
+        template = self.config.passage_template or DPR_TEMPLATE
         return [
             template.format(title=t, sep=sep, text=x) if t else x
             for t, x in zip(titles, texts, strict=True)
