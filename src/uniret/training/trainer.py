@@ -8,6 +8,7 @@ model + optimizer in safetensors, trainer state in JSON) and ``best/`` (best dev
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -190,7 +191,10 @@ class Trainer:
             model.passage_encoder.requires_grad_(False)
         else:
             base = BiEncoder.from_pretrained(base_name)
-            model = BiEncoder(base.passage_encoder, bi_cfg)
+            template = base.config.passage_template  # the model's own convention, resolved at load
+            model = BiEncoder(
+                base.passage_encoder, dataclasses.replace(bi_cfg, passage_template=template)
+            )
         return model.to(self.device)
 
     def _examples(self) -> list[TrainExample]:
