@@ -208,3 +208,17 @@ def test_cli_encode_index_retrieve_hybrid(tiny_model: str, kilt_dir: Path, tmp_p
         )
         == 0
     )
+
+
+def test_cli_mine_with_a_dense_model(dense_index: Path, kilt_dir: Path, tmp_path: Path) -> None:
+    from uniret.training.data import load_examples
+
+    out = tmp_path / "mined"
+    task = str(kilt_dir / "hotpotqa-dev-kilt.jsonl")
+    args = ["-q", "mine", "--index", str(dense_index), "--input", task, "--out", str(out)]
+    assert main([*args, "--count", "3", "--device", "cpu"]) == 0
+    mined = load_examples(out / "train-examples.jsonl")
+    assert len(mined) == 1 and 0 < len(mined[0].negatives) <= 3
+    store = PassageStore(json.loads((dense_index / "meta.json").read_text())["passages"]["path"])
+    gold_pages = {store.get(p).wikipedia_id for p in mined[0].positives}
+    assert all(store.get(n).wikipedia_id not in gold_pages for n in mined[0].negatives)
