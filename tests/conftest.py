@@ -136,6 +136,29 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def cli_corpus_and_bm25(kilt_dir: Path, passages: Path, bm25: Path, *corpus_args: str) -> None:
+    """`uniret corpus build` then `uniret index bm25` on the fixture knowledge source."""
+    from uniret.cli import main
+
+    knowledge = str(kilt_dir / "knowledge.jsonl")
+    assert (
+        main(
+            [
+                "-q",
+                "corpus",
+                "build",
+                "--knowledge",
+                knowledge,
+                "--out",
+                str(passages),
+                *corpus_args,
+            ]
+        )
+        == 0
+    )
+    assert main(["-q", "index", "bm25", "--passages", str(passages), "--out", str(bm25)]) == 0
+
+
 @pytest.fixture
 def kilt_dir(tmp_path: Path) -> Path:
     """A benchmark folder: knowledge.jsonl plus three dev task files."""

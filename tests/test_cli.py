@@ -7,28 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
 
 
 def test_corpus_index_retrieve_evaluate(kilt_dir: Path, tmp_path: Path, capsys) -> None:
     passages, index, preds = tmp_path / "passages", tmp_path / "bm25", tmp_path / "preds"
-    assert (
-        main(
-            [
-                "-q",
-                "corpus",
-                "build",
-                "--knowledge",
-                str(kilt_dir / "knowledge.jsonl"),
-                "--out",
-                str(passages),
-                "--words",
-                "10",
-            ]
-        )
-        == 0
-    )
-    assert main(["-q", "index", "bm25", "--passages", str(passages), "--out", str(index)]) == 0
+    cli_corpus_and_bm25(kilt_dir, passages, index, "--words", "10")
     inputs = sorted(str(p) for p in kilt_dir.glob("*-dev-kilt.jsonl"))
     assert (
         main(
@@ -69,18 +54,7 @@ def test_bad_task_line_is_reported_and_nothing_written(
     kilt_dir: Path, tmp_path: Path, capsys
 ) -> None:
     passages, index = tmp_path / "passages", tmp_path / "bm25"
-    main(
-        [
-            "-q",
-            "corpus",
-            "build",
-            "--knowledge",
-            str(kilt_dir / "knowledge.jsonl"),
-            "--out",
-            str(passages),
-        ]
-    )
-    main(["-q", "index", "bm25", "--passages", str(passages), "--out", str(index)])
+    cli_corpus_and_bm25(kilt_dir, passages, index)
     bad = tmp_path / "trex-dev-kilt.jsonl"
     bad.write_text('{"id": "1", "input": "ok"}\n{"id": "2"}\n')
     code = main(
@@ -181,7 +155,7 @@ def test_quickstart_full_pipeline_with_tiny_model(
     assert main(cmd) == 0
     out = capsys.readouterr().out
     for column in ("BM25", "base (zero-shot)", "BM25 + base (RRF)", "multi-task (query side)"):
-        assert f"| {column} |" in out or f" {column} |" in out
+        assert f" {column} |" in out
     trained = (work / "multitask" / "train_log.json").stat().st_mtime_ns
     assert main(cmd) == 0  # rerun: nothing retrained
     assert (work / "multitask" / "train_log.json").stat().st_mtime_ns == trained

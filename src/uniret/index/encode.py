@@ -162,12 +162,13 @@ def encode_shard(
             if progress is not None:
                 progress(len(batch_ids))
             finished = b + 1
-            if finished % config.checkpoint_every == 0 or finished == last - first:
+            stopping = (
+                stop_after is not None and batches_run >= stop_after and finished < last - first
+            )
+            if stopping or finished % config.checkpoint_every == 0 or finished == last - first:
                 vectors.flush()
                 write_json(progress_file, {"meta": meta, "batches_done": finished})
-            if stop_after is not None and batches_run >= stop_after and finished < last - first:
-                vectors.flush()
-                write_json(progress_file, {"meta": meta, "batches_done": finished})
+            if stopping:
                 return None
     vectors.flush()
     del vectors

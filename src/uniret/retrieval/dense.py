@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from uniret.corpus.store import PassageStore
@@ -46,7 +47,7 @@ def build_dense_index(
         np.save(tmp / IDS_FILE, np.arange(len(embeddings.vectors), dtype=np.int64))
         encoder = {k: v for k, v in embeddings.meta.items() if k not in ("passages", "corpus_size")}
         meta = index_meta(KIND, store, out_dir, encoder=encoder, faiss=config.to_dict())
-        meta["versions"]["faiss"] = getattr(__import__("faiss"), "__version__", "unknown")
+        meta["versions"]["faiss"] = faiss.__version__
         write_json(tmp / INDEX_META, meta)
     logger.info(
         "%s index of %d vectors written to %s", config.type, len(embeddings.vectors), out_dir

@@ -43,6 +43,7 @@ from uniret.training.data import (
 )
 from uniret.training.loss import gather, in_batch_softmax_loss
 from uniret.training.sampler import SamplerConfig, epoch_batches
+from uniret.types import Example
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class Trainer:
                 else max(0.0, (self.total_steps - s) / max(1, self.total_steps - warmup))
             ),
         )
+        self._dev: list[tuple[str, list[Example]]] | None = None
         self.state: dict[str, Any] = {
             "step": 0,
             "epoch": 0,
@@ -252,11 +254,10 @@ class Trainer:
             enc = self.model.passage_encoder
             tokens = enc.tokenize(texts, cfg.passage_max_length)
             p = enc(**{k: v.to(self.device) for k, v in tokens.items()})
-            q_all, p_all = gather(q), gather(p)
+            p_all = gather(p)  # local queries score against every rank's passages
             offset = self.rank * len(p)
             targets = torch.arange(len(batch), device=q.device) + offset
             loss = in_batch_softmax_loss(q, p_all, targets, cfg.scale)
-            del q_all
         return loss * cfg.task_weights.get(batch[0].task, 1.0)
 
     def _local(self, batch: list[int]) -> list[int]:
@@ -390,8 +391,7 @@ class Trainer:
             self.model,
             self.passage_matrix,
             self.store,
-            self._task_files("dev"),
-            self.config.eval_queries,
+            self._dev_examples(),
         )
         if self.rank == 0 and (self.state["best"] is None or score > self.state["best"]):
             self.state["best"] = score
@@ -400,6 +400,13 @@ class Trainer:
         self.model.train()
         self.model.passage_encoder.eval()
         return score
+
+    def _dev_examples(self) -> list[tuple[str, list[Example]]]:
+        """The dev subset, read once per run."""
+        if self._dev is None:
+            n = self.config.eval_queries
+            self._dev = [(tf.task, read_examples(tf.path)[:n]) for tf in self._task_files("dev")]
+        return self._dev
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self) -> None:
@@ -498,16 +505,15 @@ def evaluate_query_side(
     model: BiEncoder,
     passage_matrix: torch.Tensor,
     store: PassageStore,
-    dev_files: list[TaskFile],
-    max_queries: int,
+    dev: list[tuple[str, list[Example]]],
     k: int = 100,
 ) -> float:
-    """Macro page-level R-precision of ``model``'s query side against fixed passage vectors."""
+    """Macro page-level R-precision of ``model``'s query side against fixed passage vectors;
+    ``dev`` pairs each task name with its (subset of) dev examples."""
     wid = store.wikipedia_ids
     scores = []
-    for tf in dev_files:
-        spec = get_task(tf.task)
-        examples = read_examples(tf.path)[:max_queries]
+    for task_name, examples in dev:
+        spec = get_task(task_name)
         if not examples:
             continue
         queries = [
