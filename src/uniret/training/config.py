@@ -19,6 +19,16 @@ class TrainMode(enum.StrEnum):
     with a softmax over every passage of the corpus."""
 
 
+class QuerySideLoss(enum.StrEnum):
+    """What a query-side query is scored against."""
+
+    CORPUS = "corpus"
+    """Every passage vector of the corpus (exact softmax; every confounder is a negative)."""
+    SAMPLED = "sampled"
+    """DPR's sampled softmax: the batch's positives and hard negatives only (BM25-mined, or
+    mined by an earlier model via ``examples``: the adversarial-confounder round)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs; the resolved config is saved beside the model.
@@ -38,6 +48,9 @@ class TrainConfig:
     passages: str = ""
     bm25_index: str = ""
     examples: str = ""
+    examples_per_task: int = 0
+    init: str = ""
+    query_side_loss: QuerySideLoss = QuerySideLoss.CORPUS
     hard_negatives: int = 1
     mine_count: int = 8
     mine_depth: int = 50
@@ -66,6 +79,7 @@ class TrainConfig:
         object.__setattr__(self, "mode", TrainMode(self.mode))
         object.__setattr__(self, "query_mode", QueryMode(self.query_mode))
         object.__setattr__(self, "sampling", TaskSampling(self.sampling))
+        object.__setattr__(self, "query_side_loss", QuerySideLoss(self.query_side_loss))
         object.__setattr__(self, "tasks", tuple(self.tasks))
         if self.mode is TrainMode.QUERY_SIDE and not self.index:
             raise ValueError("query_side mode needs `index`: a dense index of the base model")
@@ -75,5 +89,7 @@ class TrainConfig:
             )
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        if self.examples_per_task < 0:
+            raise ValueError(f"examples_per_task must be >= 0, got {self.examples_per_task}")
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:
             raise ValueError("batch_size, epochs and grad_accum must be >= 1")

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +27,14 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from uniret.config import config_to_dict, to_toml
 from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
 from uniret.evaluation.metrics import dedupe, r_precision
 from uniret.io import atomic_path, read_json, write_json
 from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
 from uniret.retrieval.base import read_index_meta
 from uniret.tasks.kilt import TaskFile, find_task_files, read_examples
 from uniret.tasks.registry import QueryFormat, format_query, get_task
-from uniret.training.config import TrainConfig, TrainMode
+from uniret.training.config import QuerySideLoss, TrainConfig, TrainMode
 from uniret.training.data import (
     MiningConfig,
     TrainExample,
@@ -98,7 +100,7 @@ class Trainer:
         self.tasks = sorted({get_task(f.task).name for f in self.task_files})
         self.store, self.passage_matrix, base_name = self._passages()
         self.model = self._model(base_name)
-        self.examples = self._examples()
+        self.examples = subsample(self._examples(), config.examples_per_task, config.seed)
         self.task_of = [e.task for e in self.examples]
         params = [p for p in self.model.parameters() if p.requires_grad]
         if config.optimizer == "sgd":
@@ -106,8 +108,9 @@ class Trainer:
                 params, lr=config.lr, weight_decay=config.weight_decay
             )
         else:
+            # the fused kernel (CPU and CUDA) is ~10x faster per step than the per-tensor loop
             self.optimizer = torch.optim.AdamW(
-                params, lr=config.lr, weight_decay=config.weight_decay
+                params, lr=config.lr, weight_decay=config.weight_decay, fused=True
             )
         self.sampler = SamplerConfig(
             config.batch_size, config.sampling, config.temperature, config.seed
@@ -197,6 +200,8 @@ class Trainer:
             model = BiEncoder(
                 base.passage_encoder, dataclasses.replace(bi_cfg, passage_template=template)
             )
+        if cfg.init:
+            start_from(model, BiEncoder.from_pretrained(cfg.init), cfg.mode is TrainMode.FULL)
         return model.to(self.device)
 
     def _examples(self) -> list[TrainExample]:
@@ -206,7 +211,8 @@ class Trainer:
         path = self.out / EXAMPLES_FILE
         if self.rank == 0 and not path.exists():
             examples = build_examples([f.path for f in self.task_files], self.store)
-            wants_negatives = cfg.mode is TrainMode.FULL and cfg.hard_negatives > 0
+            sampled = cfg.mode is TrainMode.FULL or cfg.query_side_loss is QuerySideLoss.SAMPLED
+            wants_negatives = sampled and cfg.hard_negatives > 0
             if wants_negatives and cfg.bm25_index:
                 from uniret.retrieval.sparse import BM25Retriever
 
@@ -230,7 +236,7 @@ class Trainer:
     def _loss(self, batch: list[TrainExample], epoch: int, step: int) -> torch.Tensor:
         q = self._query_vectors(batch)
         cfg = self.config
-        if cfg.mode is TrainMode.QUERY_SIDE:
+        if cfg.mode is TrainMode.QUERY_SIDE and cfg.query_side_loss is QuerySideLoss.CORPUS:
             assert self.passage_matrix is not None
             scores = cfg.scale * q @ self.passage_matrix.T
             positive = torch.full_like(scores, float("-inf"))
@@ -239,14 +245,12 @@ class Trainer:
                 positive[i, idx] = scores[i, idx]
             loss = (torch.logsumexp(scores, -1) - torch.logsumexp(positive, -1)).mean()
         else:
-            rng = np.random.default_rng([cfg.seed, epoch, step, self.rank])
-            ids = [e.positives[0] for e in batch]
-            for e in batch:
-                pool = list(e.negatives)
-                picks = [pool[i] for i in rng.permutation(len(pool))[: cfg.hard_negatives]]
-                while len(picks) < cfg.hard_negatives:
-                    picks.append(int(rng.integers(len(self.store))))
-                ids += picks
+            ids = self._batch_passages(batch, epoch, step)
+            if self.passage_matrix is not None:  # query side, sampled softmax
+                p_rows = self.passage_matrix[torch.tensor(ids, device=self.passage_matrix.device)]
+                targets = torch.arange(len(batch), device=q.device)
+                loss = in_batch_softmax_loss(q, p_rows, targets, cfg.scale)
+                return loss * cfg.task_weights.get(batch[0].task, 1.0)
             passages = self.store.get_many(ids)
             texts = self.model.passage_texts(
                 [p.title for p in passages], [p.text for p in passages]
@@ -259,6 +263,20 @@ class Trainer:
             targets = torch.arange(len(batch), device=q.device) + offset
             loss = in_batch_softmax_loss(q, p_all, targets, cfg.scale)
         return loss * cfg.task_weights.get(batch[0].task, 1.0)
+
+    def _batch_passages(self, batch: list[TrainExample], epoch: int, step: int) -> list[int]:
+        """Each query's first positive, then ``hard_negatives`` of its negatives per query
+        (random passages fill in where it has too few)."""
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, epoch, step, self.rank])
+        ids = [e.positives[0] for e in batch]
+        for e in batch:
+            pool = list(e.negatives)
+            picks = [pool[i] for i in rng.permutation(len(pool))[: cfg.hard_negatives]]
+            while len(picks) < cfg.hard_negatives:
+                picks.append(int(rng.integers(len(self.store))))
+            ids += picks
+        return ids
 
     def _local(self, batch: list[int]) -> list[int]:
         """This rank's slice of a global batch (trimmed so every rank gets the same size)."""
@@ -475,6 +493,45 @@ class Trainer:
                 shutil.copytree(item, target) if item.is_dir() else shutil.copy2(item, target)
         else:
             self.model.save(self.out)
+
+
+def subsample(examples: list[TrainExample], per_task: int, seed: int) -> list[TrainExample]:
+    """Keep ``per_task`` examples of each task (all when 0), drawn reproducibly from ``seed``;
+    the kept examples stay in file order."""
+    if per_task <= 0:
+        return examples
+    by_task: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        by_task.setdefault(e.task, []).append(i)
+    keep: list[int] = []
+    for task, rows in sorted(by_task.items()):
+        rng = np.random.default_rng([seed, zlib.crc32(task.encode())])
+        if len(rows) < per_task:
+            logger.warning("%s has %d examples, fewer than %d: all kept", task, len(rows), per_task)
+        keep += [rows[i] for i in rng.permutation(len(rows))[:per_task]]
+    return [examples[i] for i in sorted(keep)]
+
+
+def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
+    """Copy a trained model's query tower(s) (and its passage tower when ``passage_too``)
+    into ``model``. A single trained query tower seeds every query tower of ``model``; per-task
+    towers are matched by task name."""
+    sources = trained.query_encoders if len(trained.query_encoders) else None
+    for name, encoder in model.query_encoders.items():
+        if sources is None:
+            source = trained.passage_encoder  # shared model: one tower does both
+        elif name in sources:
+            source = sources[name]
+        elif len(sources) == 1:
+            source = next(iter(sources.values()))
+        else:
+            raise ArtifactError(
+                f"the model to start from has per-task query encoders {sorted(sources)}, "
+                f"none for {name!r}"
+            )
+        encoder.load_state_dict(source.state_dict())
+    if passage_too:
+        model.passage_encoder.load_state_dict(trained.passage_encoder.state_dict())
 
 
 def _flatten_optimizer(

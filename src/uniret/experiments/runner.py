@@ -1,0 +1,444 @@
+"""Run the cells of an experiment, each cached by a hash of its config and inputs.
+
+Layout under the work folder::
+
+    shared/            passages, BM25 index, base-model embeddings + dense index (built once)
+    cells/<name>/      started.json, mined/, model/, emb/ + index/ (full mode), pred/, cell.json
+    results.json       every finished cell of the experiment (see ``report.py`` for the tables)
+
+A cell is done when its ``cell.json`` holds the current key. A cell whose ``started.json``
+holds another key is wiped and rerun; one with the same key (killed midway) resumes: training
+from its last checkpoint, encoding from its last batch, the rest redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from uniret.config import build_config, config_to_dict, load_mapping
+from uniret.evaluation.evaluate import EvalConfig, evaluate_file
+from uniret.experiments.spec import CellSpec, ExperimentSpec, System
+from uniret.io import read_json, write_json
+from uniret.tasks.kilt import TaskFile, find_task_files
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+CELL_FILE = "cell.json"
+STARTED_FILE = "started.json"
+PER_QUERY = ("Rprec", "recall@5")
+# training keys the runner sets from the experiment's own artifacts, not part of a cell's config
+RUN_PATHS = ("data_dir", "index", "bm25_index", "passages", "examples", "init", "tasks")
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Artifacts every cell reads."""
+
+    passages: Path
+    bm25: Path
+    base_index: Path
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (streamed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_fingerprint(spec: ExperimentSpec) -> dict[str, str]:
+    """Digest of every file of the benchmark folder a cell may read."""
+    from uniret.pipeline import find_knowledge
+
+    files = [find_knowledge(spec.data_dir)]
+    files += [f.path for f in find_task_files(spec.data_dir, "train")]
+    files += [f.path for f in find_task_files(spec.data_dir, spec.split)]
+    return {p.name: file_digest(p) for p in sorted(set(files))}
+
+
+def train_settings(spec: ExperimentSpec, cell: CellSpec) -> dict[str, Any]:
+    """The cell's training config as data: its config file's keys + the cell's overrides."""
+    assert cell.train is not None
+    source = Path(cell.train_config) if cell.train_config else spec.train_config
+    data = {k: v for k, v in load_mapping(source).items() if k not in RUN_PATHS}
+    data.update({k: v for k, v in cell.train.items() if k not in ("data_dir", "index")})
+    return data
+
+
+def cell_key(
+    spec: ExperimentSpec, cell: CellSpec, data: dict[str, str], deps: dict[str, str]
+) -> str:
+    """Hash of everything that decides a cell's result: its spec, its training config, the
+    evaluation settings, the benchmark files and the keys of the cells it builds on."""
+    payload = {
+        "cell": {k: v for k, v in asdict(cell).items() if k not in ("labels", "tags")},
+        "train": train_settings(spec, cell) if cell.trains else None,
+        "eval": {"split": spec.split, "k": spec.k, "ks": list(spec.ks)},
+        "base_model": spec.base_model,
+        "data": data,
+        "deps": deps,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def machine() -> dict[str, Any]:
+    """Where a cell ran."""
+    import torch
+
+    info: dict[str, Any] = {
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": "cpu",
+    }
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def commit(folder: Path) -> str:
+    """The git commit of ``folder`` (``+dirty`` with uncommitted changes), or ``unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+class Runner:
+    """Runs and caches the cells of one experiment in one work folder."""
+
+    def __init__(
+        self, spec: ExperimentSpec, work_dir: str | Path, on_event: Event | None = None
+    ) -> None:
+        self.spec = spec
+        self.work = Path(work_dir)
+        self.on_event = on_event or (lambda kind, info: None)
+        self._data: dict[str, str] | None = None
+        self._keys: dict[str, str] = {}
+        self._shared: Shared | None = None
+        needed = {d for c in spec.cells for d in c.depends_on}
+        self.keeps_model = needed
+
+    # ------------------------------------------------------------------ keys and state
+    def key(self, cell: CellSpec) -> str:
+        if cell.name not in self._keys:
+            if self._data is None:
+                self._data = data_fingerprint(self.spec)
+            deps = {d: self.key(self.spec.cell(d)) for d in cell.depends_on}
+            self._keys[cell.name] = cell_key(self.spec, cell, self._data, deps)
+        return self._keys[cell.name]
+
+    def cell_dir(self, cell: CellSpec) -> Path:
+        return self.work / "cells" / cell.name
+
+    def record(self, cell: CellSpec) -> dict[str, Any] | None:
+        """The finished record of ``cell`` if it is current (same key, model kept if needed)."""
+        path = self.cell_dir(cell) / CELL_FILE
+        if not path.is_file():
+            return None
+        record = read_json(path)
+        if record.get("key") != self.key(cell):
+            return None
+        if cell.name in self.keeps_model and not (self.cell_dir(cell) / "model").is_dir():
+            return None
+        return record
+
+    def status(self, cell: CellSpec) -> str:
+        """``cached``, ``partial`` (killed midway, will resume), ``stale`` or ``new``."""
+        if self.record(cell) is not None:
+            return "cached"
+        started = self.cell_dir(cell) / STARTED_FILE
+        if started.is_file():
+            return "partial" if read_json(started).get("key") == self.key(cell) else "stale"
+        return "stale" if (self.cell_dir(cell) / CELL_FILE).is_file() else "new"
+
+    def plan(self, only: Sequence[str] = ()) -> list[CellSpec]:
+        """The selected cells plus the cells they build on, in file order."""
+        wanted = {c.name for c in self.spec.select(only)}
+        stack = list(wanted)
+        while stack:
+            for dep in self.spec.cell(stack.pop()).depends_on:
+                if dep not in wanted:
+                    wanted.add(dep)
+                    stack.append(dep)
+        return [c for c in self.spec.cells if c.name in wanted]
+
+    # ------------------------------------------------------------------ running
+    def run(self, only: Sequence[str] = ()) -> dict[str, Any]:
+        """Run every selected cell that is not cached; write and return results.json."""
+        for cell in self.plan(only):
+            if self.record(cell) is not None:
+                self.on_event("cached", {"cell": cell.name})
+                continue
+            self.on_event("start", {"cell": cell.name})
+            record = self.run_cell(cell)
+            self.on_event("done", {"cell": cell.name, "seconds": record["wall_s"]})
+            self.write_results()
+        return self.write_results()
+
+    def shared(self) -> Shared:
+        """Passages, BM25 and the base dense index (built on first use, then reused)."""
+        if self._shared is None:
+            from uniret.pipeline import (
+                Callbacks,
+                PipelineConfig,
+                ensure_base_index,
+                ensure_bm25,
+                ensure_passages,
+                find_knowledge,
+            )
+
+            config = PipelineConfig(
+                self.spec.data_dir, self.work / "shared", base_model=self.spec.base_model
+            )
+            store = ensure_passages(
+                find_knowledge(self.spec.data_dir), config.work_dir / "passages", config.chunking
+            )
+            ensure_bm25(store, config.work_dir / "index-bm25", config.bm25)
+            encode = lambda n, total: self.on_event("encode", {"done": n, "total": total})  # noqa: E731
+            index = ensure_base_index(store, config, Callbacks(encode=encode))
+            self._shared = Shared(store.directory, config.work_dir / "index-bm25", index)
+        return self._shared
+
+    def run_cell(self, cell: CellSpec) -> dict[str, Any]:
+        """Mine, train, index and evaluate one cell; write its record last."""
+        key = self.key(cell)
+        folder = self.cell_dir(cell)
+        started = folder / STARTED_FILE
+        if folder.exists() and not (started.is_file() and read_json(started).get("key") == key):
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(started, {"key": key, "at": _now()})
+        shared = self.shared()
+        clock = time.perf_counter()
+        record: dict[str, Any] = {"name": cell.name, "key": key, "labels": cell.labels}
+        record["tags"] = list(cell.tags)
+        examples = ""
+        if cell.mine_with:
+            examples, record["mine_s"] = self._mine(cell, shared)
+        index = shared.base_index
+        model = self._model_of(self.spec.cell(cell.model)) if cell.model else None
+        if cell.model:
+            index = self._index_of(self.spec.cell(cell.model), shared)
+        if cell.trains:
+            model, record["train"] = self._train(cell, shared, examples)
+            if record["train"]["config"]["mode"] == "full":
+                index = self._encode(cell, shared, model)
+        retriever = self._retriever(cell.system, shared, index, model)
+        record["results"] = self._evaluate(cell, retriever)
+        record["wall_s"] = round(time.perf_counter() - clock, 2)
+        record["finished"] = _now()
+        record["commit"] = commit(self.spec.path.resolve().parent)
+        record["machine"] = machine()
+        self._tidy(cell, folder)
+        write_json(folder / CELL_FILE, record)
+        started.unlink()
+        return record
+
+    def _model_of(self, cell: CellSpec) -> Path:
+        path = self.cell_dir(cell) / "model"
+        if cell.trains and not path.is_dir():
+            raise FileNotFoundError(f"cell {cell.name!r} has no trained model at {path}")
+        return path
+
+    def _index_of(self, cell: CellSpec, shared: Shared) -> Path:
+        own = self.cell_dir(cell) / "index"
+        return own if own.is_dir() else shared.base_index
+
+    def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
+        from uniret.retrieval.loader import load_retriever
+        from uniret.training.data import MiningConfig, build_examples, mine_negatives, save_examples
+
+        out = self.cell_dir(cell) / "mined" / "train-examples.jsonl"
+        if out.is_file():
+            return str(out), 0.0
+        clock = time.perf_counter()
+        source = self.spec.cell(cell.mine_with)
+        retriever = load_retriever(
+            self._index_of(source, shared), model=str(self._model_of(source))
+        )
+        files = [f.path for f in self._train_files(cell)]
+        examples = build_examples(files, retriever.store)
+        config = MiningConfig(**cell.mine)
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            self.on_event("mine", {"done": done, "total": len(examples)})
+
+        save_examples(out, mine_negatives(examples, retriever, config, progress=tick))
+        return str(out), round(time.perf_counter() - clock, 2)
+
+    def _train_files(self, cell: CellSpec) -> list[TaskFile]:
+        files = find_task_files(self.spec.data_dir, "train")
+        wanted = (cell.train or {}).get("tasks") or [f.task for f in files]
+        return [f for f in files if f.task in wanted and f.task not in cell.exclude_tasks]
+
+    def _train(self, cell: CellSpec, shared: Shared, examples: str) -> tuple[Path, dict[str, Any]]:
+        from uniret.training.config import TrainConfig
+        from uniret.training.trainer import train
+
+        data = train_settings(self.spec, cell)
+        data.update(
+            data_dir=str(self.spec.data_dir),
+            index=str(shared.base_index),
+            bm25_index=str(shared.bm25),
+            tasks=[f.task for f in self._train_files(cell)],
+        )
+        if examples:
+            data["examples"] = examples
+        if cell.init:
+            data["init"] = str(self._model_of(self.spec.cell(cell.init)))
+        config = build_config(TrainConfig, data, {}, f"cell {cell.name}")
+        out = self.cell_dir(cell) / "model"
+        total = [0]
+
+        def progress(info: dict[str, Any]) -> None:
+            total[0] = info["total"]
+            self.on_event("train", {"cell": cell.name, **info})
+
+        result = train(config, out, resume=True, progress=progress)
+        log = read_json(out / "train_log.json")
+        summary = {
+            "config": {k: v for k, v in config_to_dict(config).items() if k not in RUN_PATHS},
+            "tasks": list(config.tasks),
+            "steps": result.steps,
+            "seconds": log["seconds"],
+            "examples_per_s": log["examples_per_s"],
+            "device": log["device"],
+        }
+        return out, summary
+
+    def _encode(self, cell: CellSpec, shared: Shared, model_dir: Path) -> Path:
+        from uniret.corpus.store import PassageStore
+        from uniret.index.encode import encode_shard
+        from uniret.models.biencoder import BiEncoder
+        from uniret.retrieval.dense import build_dense_index
+
+        folder = self.cell_dir(cell)
+        if (folder / "index").is_dir():
+            return folder / "index"
+        store = PassageStore(shared.passages)
+        encode_shard(
+            BiEncoder.from_pretrained(str(model_dir)),
+            str(model_dir),
+            store,
+            folder / "emb",
+            progress=lambda n: self.on_event("encode", {"done": n, "total": len(store)}),
+        )
+        return build_dense_index(folder / "emb", folder / "index")
+
+    def _retriever(self, system: System, shared: Shared, index: Path, model: Path | None) -> Any:
+        from uniret.retrieval.loader import load_retriever
+
+        name = str(model) if model else None
+        if system is System.BM25:
+            return load_retriever(shared.bm25)
+        if system is System.HYBRID:
+            return load_retriever([shared.bm25, index], model=name)
+        return load_retriever(index, model=name)
+
+    def _evaluate(self, cell: CellSpec, retriever: Any) -> dict[str, Any]:
+        from uniret.retrieval.predict import predict_file
+
+        files = find_task_files(self.spec.data_dir, self.spec.split)
+        if cell.eval_tasks:
+            files = [f for f in files if f.task in cell.eval_tasks]
+            if not files:
+                raise FileNotFoundError(
+                    f"cell {cell.name!r}: no {self.spec.split} files for {list(cell.eval_tasks)}"
+                )
+        results: dict[str, Any] = {}
+        config = EvalConfig(ks=self.spec.ks)
+        for f in files:
+            pred = self.cell_dir(cell) / "pred" / f.path.name
+            predict_file(retriever, f.path, pred, self.spec.k)
+            report = evaluate_file(f.path, pred, config)
+            results[f.task] = {
+                "queries": report.queries,
+                "metrics": {k: round(v, 6) for k, v in report.metrics.items()},
+                "per_query": {m: [round(x, 4) for x in report.per_query[m]] for m in PER_QUERY},
+            }
+        return results
+
+    def _tidy(self, cell: CellSpec, folder: Path) -> None:
+        """Drop what nobody reads again: training checkpoints, embeddings once indexed, and the
+        weights of a model no other cell builds on."""
+        for junk in (folder / "model" / "checkpoint", folder / "emb"):
+            if junk.is_dir():
+                shutil.rmtree(junk)
+        if cell.name not in self.keeps_model and not (folder / "index").is_dir():
+            model = folder / "model"
+            for item in ("passage", "query"):
+                if (model / item).is_dir():
+                    shutil.rmtree(model / item)
+
+    # ------------------------------------------------------------------ results
+    def results(self) -> dict[str, Any]:
+        """Every current cell record of the experiment, with the run's context."""
+        cells = {}
+        for cell in self.spec.cells:
+            record = self.record(cell)
+            if record is not None:
+                cells[cell.name] = record
+        return {
+            "experiment": self.spec.name,
+            "file": str(self.spec.path),
+            "data_dir": str(self.spec.data_dir),
+            "split": self.spec.split,
+            "bootstrap": self.spec.bootstrap,
+            "report": self.spec.report,
+            "cells_declared": [c.name for c in self.spec.cells],
+            "cells": cells,
+        }
+
+    def write_results(self) -> dict[str, Any]:
+        results = self.results()
+        write_results(self.work / RESULTS_FILE, results)
+        return results
+
+
+def write_results(path: str | Path, results: dict[str, Any]) -> None:
+    """results.json with one line per cell (per-query lists make pretty-printing unreadable)."""
+    from uniret.io import atomic_path
+
+    head = {k: v for k, v in results.items() if k != "cells"}
+    lines = [json.dumps(head, indent=2)[:-2] + ',\n  "cells": {']
+    body = [f"    {json.dumps(n)}: {json.dumps(r)}" for n, r in results["cells"].items()]
+    text = lines[0] + ("\n" + ",\n".join(body) + "\n  }\n}\n" if body else "}\n}\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

