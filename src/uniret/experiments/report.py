@@ -1,8 +1,541 @@
-"""Placeholder replaced below."""
+"""Tables, plots and RESULTS.md from an experiment's results.json (nothing typed by hand).
 
+Cells are placed by their labels: ``study = "main"`` cells are columns of the retrieval tables
+(``system``; a cell with a ``task`` label fills only that task's row, so one-model-per-task
+systems form one column); ``study = "fewshot"`` cells (``task``, ``start``, ``k``, ``seed``) form
+the low-data tables and learning curves. The ``report`` table of the experiment file names the
+comparisons (paired bootstrap over queries), the few-shot reference systems and the downstream
+proxy.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
-def write_report(results: dict[str, Any], out: Path, publish: bool = False) -> list[Path]:
-    return []
+from uniret.evaluation.significance import Interval, paired_bootstrap
+
+logger = logging.getLogger(__name__)
+
+Results = dict[str, Any]
+MACRO = "macro"
+
+
+# ---------------------------------------------------------------- selecting cells
+def main_systems(results: Results) -> dict[str, dict[str, dict[str, Any]]]:
+    """``system -> task -> per-task result`` of the main study, systems in file order."""
+    systems: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in results["cells"].values():
+        labels = record.get("labels", {})
+        if labels.get("study") != "main":
+            continue
+        tasks = systems.setdefault(labels["system"], {})
+        for task, result in record["results"].items():
+            if labels.get("task") in (None, task):
+                tasks[task] = result
+    return systems
+
+
+def all_tasks(results: Results) -> list[str]:
+    """Every task evaluated by some main-study cell."""
+    return sorted({t for tasks in main_systems(results).values() for t in tasks})
+
+
+def fewshot_runs(results: Results) -> dict[str, dict[str, dict[int, list[dict[str, Any]]]]]:
+    """``task -> start -> k -> [per-seed result]`` of the few-shot study (k = 0 included)."""
+    runs: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {}
+    for record in results["cells"].values():
+        labels = record.get("labels", {})
+        if labels.get("study") != "fewshot":
+            continue
+        task = labels["task"]
+        if task not in record["results"]:
+            continue
+        by_k = runs.setdefault(task, {}).setdefault(labels["start"], {})
+        by_k.setdefault(int(labels["k"]), []).append(record["results"][task])
+    for task, starts in runs.items():  # the base start first: differences read "other − base"
+        runs[task] = dict(sorted(starts.items(), key=lambda item: item[0] != "base"))
+    reference = results.get("report", {}).get("fewshot", {}).get("base")
+    if reference:  # zero-shot of the base start is the base system itself
+        base = main_systems(results).get(reference, {})
+        for task, starts in runs.items():
+            if "base" in starts and 0 not in starts["base"] and task in base:
+                starts["base"][0] = [base[task]]
+    return runs
+
+
+# ---------------------------------------------------------------- numbers
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def signed(iv: Interval) -> str:
+    """``+5.6 [+3.1, +8.0]`` in points, starred when the interval excludes 0."""
+    star = "*" if iv.significant else ""
+    return f"{100 * iv.delta:+.1f} [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]{star}"
+
+
+def macro(tasks: dict[str, dict[str, Any]], names: Sequence[str], metric: str) -> float | None:
+    """Mean of a metric over ``names`` when the system has every one of them."""
+    if not names or any(t not in tasks for t in names):
+        return None
+    return sum(tasks[t]["metrics"][metric] for t in names) / len(names)
+
+
+def compare(
+    a: dict[str, dict[str, Any]],
+    b: dict[str, dict[str, Any]],
+    tasks: Sequence[str],
+    metric: str = "Rprec",
+    samples: int = 1000,
+) -> Interval | None:
+    """Paired bootstrap of A − B over the queries of ``tasks`` (macro over tasks)."""
+    if any(t not in a or t not in b for t in tasks) or not tasks:
+        return None
+    groups = [(a[t]["per_query"][metric], b[t]["per_query"][metric]) for t in tasks]
+    return paired_bootstrap(groups, samples=samples)
+
+
+def seed_mean(runs: list[dict[str, Any]], metric: str = "Rprec") -> dict[str, Any]:
+    """Seed-averaged per-query scores, as one result."""
+    per_query = np.mean([r["per_query"][metric] for r in runs], axis=0).tolist()
+    return {"per_query": {metric: per_query}, "metrics": {metric: float(np.mean(per_query))}}
+
+
+def mean_std(runs: list[dict[str, Any]], metric: str = "Rprec") -> tuple[float, float]:
+    values = [r["metrics"][metric] for r in runs]
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+# ---------------------------------------------------------------- tables
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main_table(results: Results, metric: str = "Rprec") -> str:
+    """Tasks × systems of the main study, with the macro average."""
+    systems = main_systems(results)
+    tasks = all_tasks(results)
+    rows = [
+        [t] + [pct(s[t]["metrics"][metric]) if t in s else "–" for s in systems.values()]
+        for t in tasks
+    ]
+    macros = [macro(s, tasks, metric) for s in systems.values()]
+    rows.append([f"**{MACRO}**"] + [f"**{pct(m)}**" if m is not None else "–" for m in macros])
+    return _table(["task", *systems], rows)
+
+
+def comparison_table(results: Results) -> str:
+    """Each configured pair A − B: R-precision difference per task and macro, 95% CI."""
+    systems = main_systems(results)
+    tasks = all_tasks(results)
+    samples = int(results.get("bootstrap", 1000))
+    rows = []
+    for a, b in results.get("report", {}).get("comparisons", []):
+        if a not in systems or b not in systems:
+            continue
+        row = [f"{a} − {b}"]
+        for t in [*([task] for task in tasks), tasks]:
+            iv = compare(systems[a], systems[b], t, samples=samples)
+            row.append(signed(iv) if iv else "–")
+        rows.append(row)
+    return _table(["A − B (R-prec points)", *tasks, MACRO], rows)
+
+
+def fewshot_table(results: Results, task: str) -> str:
+    """k × starting point for one task: mean ± std over seeds, and the paired difference of the
+    seed-averaged per-query scores (second start − first)."""
+    runs = fewshot_runs(results).get(task, {})
+    starts = list(runs)
+    ks = sorted({k for by_k in runs.values() for k in by_k})
+    samples = int(results.get("bootstrap", 1000))
+    rows = []
+    for k in ks:
+        row = [str(k)]
+        for s in starts:
+            if k in runs[s]:
+                mean, std = mean_std(runs[s][k])
+                seeds = len(runs[s][k])
+                row.append(f"{pct(mean)} ± {pct(std)} ({seeds})" if seeds > 1 else pct(mean))
+            else:
+                row.append("–")
+        if len(starts) == 2 and all(k in runs[s] for s in starts):
+            a, b = (seed_mean(runs[s][k]) for s in reversed(starts))
+            pairs = [(a["per_query"]["Rprec"], b["per_query"]["Rprec"])]
+            row.append(signed(paired_bootstrap(pairs, samples=samples)))
+        elif len(starts) == 2:
+            row.append("–")
+        rows.append(row)
+    header = ["k", *starts] + ([f"{starts[1]} − {starts[0]}"] if len(starts) == 2 else [])
+    return _table(header, rows)
+
+
+def fewshot_wins(results: Results) -> dict[int, tuple[int, int, int]]:
+    """Per k > 0: (tasks where the second start's seed mean beats the first's, of which
+    significant, tasks compared)."""
+    out: dict[int, list[int]] = {}
+    samples = int(results.get("bootstrap", 1000))
+    for runs in fewshot_runs(results).values():
+        starts = list(runs)
+        if len(starts) != 2:
+            continue
+        for k in set(runs[starts[0]]) & set(runs[starts[1]]):
+            if k == 0:
+                continue
+            first, second = (seed_mean(runs[s][k]) for s in starts)
+            iv = paired_bootstrap(
+                [(second["per_query"]["Rprec"], first["per_query"]["Rprec"])], samples=samples
+            )
+            wins = out.setdefault(k, [0, 0, 0])
+            wins[0] += iv.delta > 0
+            wins[1] += iv.delta > 0 and iv.significant
+            wins[2] += 1
+    return {k: (v[0], v[1], v[2]) for k, v in sorted(out.items())}
+
+
+def downstream_table(results: Results) -> str:
+    """answer_in_context@k per task and system (retrieval gains reaching the answer text)."""
+    spec = results.get("report", {}).get("downstream", {})
+    systems = main_systems(results)
+    names = [s for s in spec.get("systems", []) if s in systems]
+    rows = []
+    for task in spec.get("tasks", []):
+        for k in spec.get("ks", [1, 5, 20]):
+            metric = f"answer_in_context@{k}"
+            rows.append(
+                [f"{task} @{k}"]
+                + [
+                    pct(systems[s][task]["metrics"][metric]) if task in systems[s] else "–"
+                    for s in names
+                ]
+            )
+    return _table(["task @k", *names], rows)
+
+
+def timing_table(results: Results) -> tuple[str, dict[str, float]]:
+    """Wall time per group of cells (tags), and the totals: query side vs full mode."""
+    groups: dict[str, list[float]] = {}
+    totals = {"query side": 0.0, "full": 0.0}
+    for record in results["cells"].values():
+        tags = record.get("tags", [])
+        group = next((t for t in tags if t not in ("query-side",)), "other")
+        groups.setdefault(group, []).append(record["wall_s"])
+        totals["full" if "full" in tags else "query side"] += record["wall_s"]
+    rows = [[g, str(len(v)), f"{sum(v) / 60:.1f}", f"{max(v):.0f}"] for g, v in groups.items()]
+    return _table(["cells (tag)", "cells", "minutes", "longest cell (s)"], rows), totals
+
+
+# ---------------------------------------------------------------- reading
+def _verdict(iv: Interval | None, claim: str) -> str:
+    if iv is None:
+        return "not measured (cells missing)"
+    if claim == "matches":
+        if iv.delta >= 0 or not iv.significant:
+            return "**holds**" if iv.delta >= 0 else "**holds** (within noise)"
+        return "**fails**"
+    if iv.significant and iv.delta > 0:
+        return "**holds**"
+    return "**inconclusive** (difference within noise)" if iv.delta > 0 else "**fails**"
+
+
+def claims(results: Results) -> list[str]:
+    """One line per claim of the paper, with the measured macro difference and its CI."""
+    systems = main_systems(results)
+    tasks = all_tasks(results)
+    samples = int(results.get("bootstrap", 1000))
+
+    def iv(a: str, b: str) -> Interval | None:
+        if a not in systems or b not in systems:
+            return None
+        return compare(systems[a], systems[b], tasks, samples=samples)
+
+    lines = []
+    checks = [
+        ("multi-task", "BM25", "beats", "A multi-task retriever beats BM25"),
+        ("multi-task", "base", "beats", "Multi-task training beats the untrained base model"),
+        (
+            "multi-task",
+            "task-specific",
+            "matches",
+            "One multi-task retriever matches task-specific ones",
+        ),
+        (
+            "multi-task, per-task query encoders",
+            "multi-task",
+            "matches",
+            "Per-task query encoders are not needed (a shared one matches them)",
+        ),
+        (
+            "multi-task, adversarial round",
+            "multi-task, sampled negatives",
+            "beats",
+            "A second round with adversarial confounders improves on the first",
+        ),
+        (
+            "full: multi-task",
+            "full: task-specific",
+            "matches",
+            "Full mode: multi-task matches task-specific",
+        ),
+    ]
+    for a, b, kind, text in checks:
+        if kind == "matches" and a.endswith("per-task query encoders"):
+            result = iv(b, a)  # the claim is that the shared encoder loses nothing
+            text_iv = f"{b} − {a}"
+        else:
+            result = iv(a, b)
+            text_iv = f"{a} − {b}"
+        if result is None and a.startswith("full"):
+            lines.append(f"- {text}: not run on this machine (cells tagged `full`).")
+            continue
+        where = f" ({text_iv}, macro R-prec: {signed(result)})" if result else ""
+        lines.append(f"- {text}: {_verdict(result, kind)}{where}.")
+    wins = fewshot_wins(results)
+    for k in (16, 64):
+        if k in wins:
+            won, sig, of = wins[k]
+            verdict = "**holds**" if won * 2 > of else "**fails**"
+            lines.append(
+                f"- Low data, k = {k}: the multi-task starting point beats the base starting point "
+                f"on {won} of {of} tasks ({sig} significant): {verdict}."
+            )
+    zero = [
+        (task, runs)
+        for task, runs in fewshot_runs(results).items()
+        if all(0 in runs.get(s, {}) for s in runs) and len(runs) == 2
+    ]
+    if zero:
+        better = 0
+        for _, runs in zero:
+            first, second = (mean_std(runs[s][0])[0] for s in runs)
+            better += second > first
+        lines.append(
+            f"- Zero-shot (leave one task out): the multi-task model without the task beats the "
+            f"base model on {better} of {len(zero)} held-out tasks."
+        )
+    down = results.get("report", {}).get("downstream", {})
+    if {"multi-task", "BM25"} <= set(systems) and down:
+        gains = [
+            systems["multi-task"][t]["metrics"]["answer_in_context@5"]
+            - systems["BM25"][t]["metrics"]["answer_in_context@5"]
+            for t in down.get("tasks", [])
+            if t in systems["multi-task"] and t in systems["BM25"]
+        ]
+        if gains:
+            lines.append(
+                "- Downstream proxy: answer_in_context@5 of multi-task minus BM25 is "
+                + ", ".join(
+                    f"{t} {100 * g:+.1f}" for t, g in zip(down["tasks"], gains, strict=False)
+                )
+                + " points."
+            )
+    return lines
+
+
+# ---------------------------------------------------------------- plots
+def plot_fewshot(results: Results, out_dir: Path) -> list[Path]:
+    """One learning curve per task: R-prec vs k per starting point (mean ± std over seeds),
+    BM25 as a horizontal line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    bm25_name = results.get("report", {}).get("fewshot", {}).get("bm25", "BM25")
+    bm25 = main_systems(results).get(bm25_name, {})
+    paths = []
+    for task, runs in sorted(fewshot_runs(results).items()):
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for start, by_k in runs.items():
+            ks = sorted(by_k)
+            stats = [mean_std(by_k[k]) for k in ks]
+            ax.errorbar(
+                ks,
+                [100 * m for m, _ in stats],
+                yerr=[100 * s for _, s in stats],
+                marker="o",
+                capsize=3,
+                label=f"from {start}",
+            )
+        if task in bm25:
+            ax.axhline(100 * bm25[task]["metrics"]["Rprec"], color="grey", ls="--", label="BM25")
+        ax.set_xscale("symlog", linthresh=16)
+        ax.set_xticks([0, 16, 64, 256])
+        ax.set_xticklabels(["0", "16", "64", "256"])
+        ax.set_xlabel("training examples of the task (k)")
+        ax.set_ylabel("dev R-precision (%)")
+        ax.set_title(f"{task}: low-data learning curve")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"fewshot-{task}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_main(results: Results, out_dir: Path) -> Path | None:
+    """Macro-average R-precision of every main-study system that covers all tasks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    tasks = all_tasks(results)
+    bars = [
+        (name, macro(s, tasks, "Rprec"))
+        for name, s in main_systems(results).items()
+        if macro(s, tasks, "Rprec") is not None
+    ]
+    if not bars:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(bars) + 1.2))
+    names = [b[0] for b in bars][::-1]
+    values = [100 * b[1] for b in bars][::-1]  # type: ignore[operator]
+    ax.barh(names, values, color="#4C72B0")
+    for y, v in enumerate(values):
+        ax.text(v + 0.3, y, f"{v:.1f}", va="center", fontsize=8)
+    ax.set_xlim(min(values) - 10, max(values) + 5)
+    ax.set_xlabel("macro-average dev R-precision (%)")
+    ax.set_title("kiltmini dev: retrieval systems")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = out_dir / "main.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- the page
+def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
+    """RESULTS.md text; plots are linked as ``plot_prefix + name``."""
+    report = results.get("report", {})
+    cells = results["cells"]
+    machines = sorted(
+        {
+            f"{r['machine']['device']}, {r['machine']['cpu_count']} cores, "
+            f"torch {r['machine']['torch']}"
+            for r in cells.values()
+        }
+    )
+    commits = sorted({r["commit"] for r in cells.values()})
+    timing, totals = timing_table(results)
+    missing = [n for n in results.get("cells_declared", []) if n not in cells]
+    command = report.get("command", f"uniret experiment run {results['file']} --out DIR")
+    out = [
+        f"# Results: the {results['experiment']} experiment matrix",
+        "",
+        f"Generated from `results.json` by `{command}` — do not edit by hand. "
+        f"Data: `{Path(results['data_dir']).name}`, split `{results['split']}`; page-level "
+        "KILT metrics in %. Differences are A − B in points with a paired bootstrap 95% "
+        f"interval over queries ({results.get('bootstrap', 1000)} resamples; `*`: excludes 0).",
+        "",
+        f"- cells with results: {len(cells)} of {len(results.get('cells_declared', cells))}",
+        f"- machine: {'; '.join(machines)}",
+        f"- commit: {', '.join(commits)}",
+        f"- compute: query-side matrix {totals['query side'] / 60:.1f} min "
+        f"(sum of cell wall times, after the one-time base encoding); full-mode cells "
+        f"{totals['full'] / 60:.1f} min",
+        "",
+        "## What holds on kiltmini",
+        "",
+        *claims(results),
+        "",
+        "## Retrieval: R-precision",
+        "",
+        main_table(results, "Rprec"),
+        "",
+        "## Retrieval: recall@5",
+        "",
+        main_table(results, "recall@5"),
+        "",
+        "## Comparisons (R-precision, paired bootstrap)",
+        "",
+        comparison_table(results),
+        "",
+    ]
+    main_png = [p for p in plots if p.name == "main.png"]
+    if main_png:
+        out += [f"![macro R-precision per system]({plot_prefix}{main_png[0].name})", ""]
+    out += [
+        "## Low data and zero-shot",
+        "",
+        "k training examples of one task (mean ± std over seeds, seeds in brackets), fine-tuned "
+        "from the base model or from the multi-task model trained without that task; k = 0 is "
+        "zero-shot. The last column compares the seed-averaged per-query scores.",
+        "",
+    ]
+    for task in sorted(fewshot_runs(results)):
+        out += [f"### {task}", "", fewshot_table(results, task), ""]
+        png = [p for p in plots if p.name == f"fewshot-{task}.png"]
+        if png:
+            out += [f"![{task} learning curve]({plot_prefix}{png[0].name})", ""]
+    out += [
+        "## Downstream proxy: answer in the retrieved passages",
+        "",
+        downstream_table(results),
+        "",
+        "## Compute",
+        "",
+        timing,
+        "",
+        "Rerun one cell (cached cells are skipped; `--dry-run` lists them):",
+        "",
+        f"    uniret experiment run {results['file']} --out DIR --only CELL_NAME",
+        "",
+    ]
+    if missing:
+        out += [
+            "## Declared, not run yet",
+            "",
+            ", ".join(f"`{n}`" for n in missing),
+            "",
+        ]
+    return "\n".join(out)
+
+
+def write_report(results: Results, out_dir: Path, *, publish: bool = False) -> list[Path]:
+    """Write ``out_dir``/RESULTS.md and plots; with ``publish`` also the file's publish targets
+    (``report.results_dir``: results.json + plots, ``report.markdown``: the page)."""
+    from uniret.experiments.runner import write_results
+    from uniret.io import atomic_path
+
+    plot_dir = out_dir / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    plots = plot_fewshot(results, plot_dir)
+    main_png = plot_main(results, plot_dir)
+    if main_png:
+        plots.insert(0, main_png)
+    written = [*plots]
+    page = out_dir / "RESULTS.md"
+    with atomic_path(page) as tmp:
+        tmp.write_text(render(results, plots, "plots/"), encoding="utf-8")
+    written.append(page)
+    report = results.get("report", {})
+    if publish and report.get("results_dir") and report.get("markdown"):
+        target = Path(report["results_dir"])
+        (target / "plots").mkdir(parents=True, exist_ok=True)
+        for p in plots:
+            shutil.copy2(p, target / "plots" / p.name)
+        write_results(target / "results.json", results)
+        markdown = Path(report["markdown"])
+        prefix = Path(_relative(target / "plots", markdown.parent))
+        with atomic_path(markdown) as tmp:
+            tmp.write_text(render(results, plots, f"{prefix.as_posix()}/"), encoding="utf-8")
+        written += [target / "results.json", markdown]
+    return written
+
+
+def _relative(path: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(path.resolve(), start.resolve())
