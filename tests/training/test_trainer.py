@@ -19,6 +19,7 @@ from uniret.models.biencoder import BiEncoder
 from uniret.retrieval.dense import DenseRetriever, build_dense_index
 from uniret.retrieval.sparse import build_bm25_index
 from uniret.training.config import TrainConfig, TrainMode
+from uniret.training.data import load_examples
 from uniret.training.trainer import Trainer, train
 
 
@@ -226,3 +227,58 @@ def test_two_process_ddp_matches_single_process(setup: dict[str, str], tmp_path:
     assert any((a[k] - base[k]).abs().max() > 1e-4 for k in a)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_examples_per_task_draws_k_per_task_reproducibly(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    # the fixture has 2 trex, 1 hotpotqa and 1 cfever training examples
+    one = Trainer(_query_side(setup, examples_per_task=1, seed=3), tmp_path / "a")
+    assert sorted(e.task for e in one.examples) == ["cfever", "hotpotqa", "trex"]
+    again = Trainer(_query_side(setup, examples_per_task=1, seed=3), tmp_path / "b")
+    assert [e.id for e in again.examples] == [e.id for e in one.examples]
+    picks = {
+        next(
+            e.id
+            for e in Trainer(
+                _query_side(setup, examples_per_task=1, seed=s), tmp_path / f"s{s}"
+            ).examples
+            if e.task == "trex"
+        )
+        for s in range(8)
+    }
+    assert picks == {"t1", "t2"}  # the seed decides which trex example is kept
+    with pytest.raises(ValueError, match="examples_per_task"):
+        _query_side(setup, examples_per_task=-1)
+
+
+def test_init_starts_from_a_trained_model(setup: dict[str, str], tmp_path: Path) -> None:
+    train(_query_side(setup, epochs=2), tmp_path / "first")
+    first = load_file(str(tmp_path / "first" / "query" / "default" / "model.safetensors"))
+    # zero steps of training (lr 0) from `first`: the query tower is exactly first's
+    config = _query_side(setup, epochs=1, lr=0.0, init=str(tmp_path / "first"))
+    train(config, tmp_path / "second")
+    second = load_file(str(tmp_path / "second" / "query" / "default" / "model.safetensors"))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    # per-task towers are all seeded by a single trained tower
+    per_task = Trainer(
+        _query_side(setup, query_mode="per_task", init=str(tmp_path / "first")), tmp_path / "pt"
+    )
+    state = per_task.model.query_encoder("trex").state_dict()
+    assert all(torch.equal(first[k], state[k].cpu()) for k in first if k in state)
+
+
+def test_query_side_sampled_loss_uses_mined_negatives(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    config = _query_side(
+        setup, query_side_loss="sampled", hard_negatives=1, bm25_index=setup["bm25"], epochs=6
+    )
+    result = train(config, tmp_path / "sampled")
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    assert losses[-1] < losses[0]
+    mined = load_examples(tmp_path / "sampled" / "train-examples.jsonl")
+    assert any(e.negatives for e in mined)  # BM25 negatives were mined for the sampled loss
+    before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    after = load_file(str(tmp_path / "sampled" / "passage" / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -1,0 +1,101 @@
+"""Tables, comparisons and the page written from a small fixed results.json (data/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from uniret.evaluation.significance import paired_bootstrap
+from uniret.experiments import report
+from uniret.io import read_json
+
+RESULTS = Path(__file__).parent / "data" / "results.json"
+
+
+@pytest.fixture
+def results() -> dict:
+    return read_json(RESULTS)
+
+
+def test_main_table_merges_per_task_cells_into_one_column(results: dict) -> None:
+    # BM25 a: [1,0,0,1] -> 50.0, b: [1,0] -> 50.0; task-specific: single-a 100.0, single-b 50.0;
+    # multi-task a: [1,1,0,1] -> 75.0, b: [1,1] -> 100.0; macro = mean of the two tasks
+    assert report.main_table(results, "Rprec") == (
+        "| task | BM25 | task-specific | multi-task |\n"
+        "|---|---:|---:|---:|\n"
+        "| a | 50.0 | 100.0 | 75.0 |\n"
+        "| b | 50.0 | 50.0 | 100.0 |\n"
+        "| **macro** | **50.0** | **75.0** | **87.5** |"
+    )
+    # the fixture's recall@5 is its R-precision + 25, capped at 100
+    assert report.main_table(results, "recall@5").splitlines()[2] == "| a | 75.0 | 100.0 | 100.0 |"
+
+
+def test_comparison_table_rows_and_intervals(results: dict) -> None:
+    lines = report.comparison_table(results).splitlines()
+    assert lines[0] == "| A − B (R-prec points) | a | b | macro |"
+    assert len(lines) == 4  # the pair naming a system without cells is left out
+    mt_bm25 = lines[2].split(" | ")
+    assert mt_bm25[0] == "| multi-task − BM25"
+    assert mt_bm25[1].startswith("+25.0 [")  # a: differences [0,1,0,0]
+    assert mt_bm25[2].startswith("+50.0 [")  # b: differences [0,1]
+    assert mt_bm25[3].startswith("+37.5 [")  # macro: (25 + 50) / 2
+    assert (
+        lines[3]
+        == "| multi-task − multi-task | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] |"
+    )
+
+
+def test_fewshot_table_seed_spread_and_zero_shot(results: dict) -> None:
+    table = report.fewshot_table(results, "a").splitlines()
+    assert table[0] == (
+        "| k | base | multi-task (without the task) | multi-task (without the task) − base |"
+    )
+    assert table[2] == "| 0 | – | 50.0 | – |"  # no base system in this file: no k = 0 for it
+    # base seeds 25.0 and 50.0 -> 37.5 ± 17.7; multi-task seeds 75.0, 75.0; the difference of
+    # seed-averaged per-query scores: [1,1,.5,.5] − [1,.5,0,0] = [0,.5,.5,.5] -> +37.5
+    assert table[3].startswith("| 16 | 37.5 ± 17.7 (2) | 75.0 ± 0.0 (2) | +37.5 [")
+    # the lowest resampled difference needs all four draws on query 1 (p = 1/256): the
+    # 95% interval stays above 0, so the one task compared is a significant win
+    assert report.fewshot_wins(results) == {16: (1, 1, 1)}
+
+
+def test_downstream_and_timing(results: dict) -> None:
+    assert report.downstream_table(results) == (
+        "| task @k | BM25 | multi-task |\n"
+        "|---|---:|---:|\n"
+        "| a @1 | 25.0 | 37.5 |\n"
+        "| a @5 | 50.0 | 75.0 |"
+    )
+    table, totals = report.timing_table(results)
+    assert totals == {"query side": 127.0, "full": 0.0}
+    assert "| fewshot | 4 | 0.2 | 3 |" in table
+
+
+def test_paired_bootstrap_interval() -> None:
+    same = paired_bootstrap([([0.0, 1.0, 0.5], [0.0, 1.0, 0.5])], samples=100)
+    assert (same.delta, same.low, same.high, same.significant) == (0.0, 0.0, 0.0, False)
+    better = paired_bootstrap([([1.0] * 50, [0.0] * 25 + [1.0] * 25)], samples=500)
+    assert better.delta == pytest.approx(0.5) and better.significant
+    assert 0.3 < better.low < 0.5 < better.high < 0.7
+    # macro over groups: the mean of the per-group differences
+    two = paired_bootstrap([([1.0, 1.0], [0.0, 0.0]), ([0.0, 0.0], [0.0, 0.0])], samples=50)
+    assert (two.delta, two.low, two.high) == (0.5, 0.5, 0.5)
+    with pytest.raises(ValueError, match="equal"):
+        paired_bootstrap([([1.0], [1.0, 0.0])])
+
+
+def test_write_report_page_and_plots(results: dict, tmp_path: Path) -> None:
+    results["report"]["results_dir"] = str(tmp_path / "published")
+    results["report"]["markdown"] = str(tmp_path / "docs" / "RESULTS.md")
+    written = report.write_report(results, tmp_path / "out", publish=True)
+    names = {p.name for p in written}
+    assert {"main.png", "fewshot-a.png", "RESULTS.md", "results.json"} <= names
+    assert (tmp_path / "out" / "plots" / "fewshot-a.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "docs" / "RESULTS.md").read_text()
+    assert "![a learning curve](../published/plots/fewshot-a.png)" in page
+    assert report.main_table(results, "Rprec") in page
+    assert "- A multi-task retriever beats BM25: **" in page
+    assert "`full-multitask`" in page  # declared, not run
+    assert read_json(tmp_path / "published" / "results.json")["cells"] == results["cells"]

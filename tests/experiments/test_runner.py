@@ -1,0 +1,182 @@
+"""The experiment runner on the fixture benchmark with a tiny random model: cells run, cache,
+invalidate when an input changes, and a cell killed midway reruns cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import uniret.experiments.runner as runner_module
+from uniret.experiments.runner import Runner
+from uniret.experiments.spec import load_experiment
+from uniret.io import read_json
+
+TRAIN = """mode = "query_side"
+query_mode = "separate"
+epochs = 2
+batch_size = 2
+lr = 1e-3
+scale = 5.0
+checkpoint_every = 1000
+"""
+
+
+def _experiment(folder: Path, kilt_dir: Path, tiny_model: str, train: str = TRAIN) -> Path:
+    for dev in kilt_dir.glob("*-dev-kilt.jsonl"):
+        (kilt_dir / dev.name.replace("-dev-", "-train-")).write_bytes(dev.read_bytes())
+    (folder / "train.toml").write_text(train)
+    path = folder / "exp.toml"
+    path.write_text(
+        f"""[experiment]
+name = "tiny"
+data_dir = "{kilt_dir}"
+base_model = "{tiny_model}"
+train_config = "{folder / "train.toml"}"
+k = 5
+bootstrap = 50
+
+[[cell]]
+name = "bm25"
+system = "bm25"
+labels = {{ study = "main", system = "BM25" }}
+
+[[cell]]
+name = "base"
+labels = {{ study = "main", system = "base" }}
+
+[[cell]]
+name = "multitask"
+labels = {{ study = "main", system = "multi-task" }}
+train = {{}}
+
+[[cell]]
+name = "fewshot-{{task}}-k{{k}}"
+for_each = {{ task = ["trex"], k = [1] }}
+labels = {{ study = "fewshot", task = "{{task}}", start = "multi-task", k = "{{k}}", seed = 0 }}
+init = "multitask"
+train = {{ tasks = ["{{task}}"], examples_per_task = "{{k}}" }}
+eval_tasks = ["{{task}}"]
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def experiment(tmp_path: Path, kilt_dir: Path, tiny_model: str) -> Path:
+    return _experiment(tmp_path, kilt_dir, tiny_model)
+
+
+def _events(spec_path: Path, work: Path, only: tuple[str, ...] = ()) -> tuple[list, dict]:
+    events: list[tuple[str, str]] = []
+    runner = Runner(
+        load_experiment(spec_path),
+        work,
+        lambda kind, info: events.append((kind, info.get("cell", ""))),
+    )
+    results = runner.run(only)
+    return [e for e in events if e[0] in ("start", "cached")], results
+
+
+def test_run_writes_results_then_reruns_from_cache(experiment: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    events, results = _events(experiment, work)
+    assert events == [("start", n) for n in ("bm25", "base", "multitask", "fewshot-trex-k1")]
+    assert set(results["cells"]) == {"bm25", "base", "multitask", "fewshot-trex-k1"}
+    cell = results["cells"]["multitask"]
+    assert set(cell["results"]) == {"cfever", "hotpotqa", "trex"}
+    assert cell["train"]["tasks"] == ["cfever", "hotpotqa", "trex"] and cell["train"]["steps"] > 0
+    assert len(cell["results"]["trex"]["per_query"]["Rprec"]) == 2  # two trex dev queries
+    assert cell["machine"]["cpu_count"] >= 1 and cell["wall_s"] > 0 and cell["commit"]
+    few = results["cells"]["fewshot-trex-k1"]
+    assert set(few["results"]) == {"trex"} and few["train"]["config"]["examples_per_task"] == 1
+    # only the model another cell starts from is kept; checkpoints are dropped
+    assert (work / "cells" / "multitask" / "model" / "query").is_dir()
+    assert not (work / "cells" / "fewshot-trex-k1" / "model" / "query").exists()
+    assert not list((work / "cells").rglob("checkpoint"))
+    assert read_json(work / "results.json")["cells"]["bm25"] == results["cells"]["bm25"]
+
+    again, second = _events(experiment, work)
+    assert again == [("cached", n) for n in ("bm25", "base", "multitask", "fewshot-trex-k1")]
+    assert second["cells"] == results["cells"]
+
+
+def test_cache_key_changes_when_any_input_changes(
+    experiment: Path, tmp_path: Path, kilt_dir: Path, tiny_model: str
+) -> None:
+    def keys() -> dict[str, str]:
+        runner = Runner(load_experiment(experiment), tmp_path / "work")
+        return {c.name: runner.key(c) for c in runner.spec.cells}
+
+    before = keys()
+    assert keys() == before  # deterministic
+
+    # a training hyperparameter: the trained cells and the cell that starts from them
+    _experiment(tmp_path, kilt_dir, tiny_model, TRAIN.replace("lr = 1e-3", "lr = 2e-3"))
+    changed = keys()
+    assert changed["bm25"] == before["bm25"] and changed["base"] == before["base"]
+    assert changed["multitask"] != before["multitask"]
+    assert changed["fewshot-trex-k1"] != before["fewshot-trex-k1"]
+    _experiment(tmp_path, kilt_dir, tiny_model)
+    assert keys() == before
+
+    # one byte of one data file: every cell (all read the benchmark)
+    dev = kilt_dir / "trex-dev-kilt.jsonl"
+    dev.write_text(dev.read_text().replace("place of birth", "place of birth "))
+    assert all(keys()[n] != before[n] for n in before)
+
+    # the cell's own settings: its override, or the evaluation cut-off
+    dev.write_text(dev.read_text().replace("place of birth ", "place of birth"))
+    assert keys() == before
+    experiment.write_text(
+        experiment.read_text().replace('examples_per_task = "{k}"', "examples_per_task = 2")
+    )
+    assert keys()["fewshot-trex-k1"] != before["fewshot-trex-k1"]
+    assert keys()["multitask"] == before["multitask"]
+    experiment.write_text(experiment.read_text().replace("k = 5\n", "k = 3\n"))
+    assert keys()["bm25"] != before["bm25"]
+
+
+def test_cell_killed_midway_reruns_cleanly(
+    experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, clean = _events(experiment, tmp_path / "clean", ("multitask",))
+
+    work = tmp_path / "killed"
+    real = runner_module.evaluate_file
+    calls = {"n": 0}
+
+    def dies_in_the_second_file(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "evaluate_file", dies_in_the_second_file)
+    with pytest.raises(KeyboardInterrupt):
+        _events(experiment, work, ("multitask",))
+    monkeypatch.setattr(runner_module, "evaluate_file", real)
+
+    runner = Runner(load_experiment(experiment), work)
+    cell = runner.spec.cell("multitask")
+    assert runner.status(cell) == "partial"
+    assert not (work / "cells" / "multitask" / "cell.json").exists()
+
+    events, results = _events(experiment, work, ("multitask",))
+    assert events == [("start", "multitask")]
+    assert runner.status(cell) == "cached"
+    got, want = results["cells"]["multitask"], clean["cells"]["multitask"]
+    assert got["key"] == want["key"]
+    assert got["results"] == want["results"]  # same training, same numbers as an unbroken run
+
+
+def test_stale_cell_folder_is_wiped(experiment: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    _events(experiment, work, ("bm25",))
+    leftover = work / "cells" / "bm25" / "pred" / "leftover.jsonl"
+    leftover.write_text("{}\n")
+    experiment.write_text(experiment.read_text().replace("k = 5\n", "k = 3\n"))
+    runner = Runner(load_experiment(experiment), work)
+    assert runner.status(runner.spec.cell("bm25")) == "stale"
+    events, _ = _events(experiment, work, ("bm25",))
+    assert events == [("start", "bm25")] and not leftover.exists()

@@ -1,0 +1,69 @@
+"""Experiment files: expansion over tasks/k/seeds, typed placeholders, checked dependencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from uniret.errors import InputError
+from uniret.experiments.spec import System, expand, load_experiment
+
+
+def _write(tmp_path: Path, kilt_dir: Path, cells: str) -> Path:
+    for dev in kilt_dir.glob("*-dev-kilt.jsonl"):
+        (kilt_dir / dev.name.replace("-dev-", "-train-")).write_bytes(dev.read_bytes())
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[experiment]\nname = "t"\ndata_dir = "{kilt_dir}"\n{cells}')
+    return path
+
+
+def test_expand_fills_placeholders_keeping_types() -> None:
+    raw = {
+        "name": "fs-{task}-k{k}",
+        "for_each": {"task": "$tasks", "k": [16, 64]},
+        "train": {"examples_per_task": "{k}", "tasks": ["{task}"]},
+    }
+    cells = expand(raw, ["grec", "trex"])
+    assert [c["name"] for c in cells] == [
+        "fs-grec-k16",
+        "fs-grec-k64",
+        "fs-trex-k16",
+        "fs-trex-k64",
+    ]
+    assert cells[1]["train"] == {"examples_per_task": 64, "tasks": ["grec"]}  # int, not "64"
+    assert "for_each" not in cells[0]
+
+
+def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> None:
+    path = _write(
+        tmp_path,
+        kilt_dir,
+        '[[cell]]\nname = "bm25"\nsystem = "bm25"\ntags = ["baseline"]\n'
+        '[[cell]]\nname = "one-{task}"\nfor_each = { task = "$tasks" }\ntrain = {}\n'
+        'exclude_tasks = ["{task}"]\n',
+    )
+    spec = load_experiment(path)
+    assert [c.name for c in spec.cells] == ["bm25", "one-cfever", "one-hotpotqa", "one-trex"]
+    assert spec.cells[0].system is System.BM25 and not spec.cells[0].trains
+    assert spec.cell("one-trex").exclude_tasks == ("trex",) and spec.cell("one-trex").trains
+    assert [c.name for c in spec.select(["baseline"])] == ["bm25"]
+    assert [c.name for c in spec.select(["one-*"])] == ["one-cfever", "one-hotpotqa", "one-trex"]
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        ('[[cell]]\nname = "a"\nmystery = 1\n', "unknown keys ['mystery']"),
+        ('[[cell]]\nname = "a"\ninit = "b"\ntrain = {}\n', "depends on 'b', which is not defined"),
+        ('[[cell]]\nname = "a"\n[[cell]]\nname = "a"\n', "two cells have this name"),
+        ('[[cell]]\nname = "a"\nsystem = "sparse"\n', "'sparse' is not a valid System"),
+    ],
+)
+def test_bad_experiment_files_name_the_cell(
+    tmp_path: Path, kilt_dir: Path, cells: str, message: str
+) -> None:
+    with pytest.raises(InputError, match="cell") as info:
+        load_experiment(_write(tmp_path, kilt_dir, cells))
+    assert message in str(info.value)
+    assert str(tmp_path / "exp.toml") in str(info.value)
