@@ -97,6 +97,8 @@ def test_unknown_task_is_a_clear_error(kilt_dir: Path, tmp_path: Path, capsys) -
         ["evaluate"],
         ["data", "download", "kilt"],
         ["quickstart"],
+        ["experiment", "run"],
+        ["experiment", "report"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys) -> None:
@@ -160,3 +162,53 @@ def test_quickstart_full_pipeline_with_tiny_model(
     assert main(cmd) == 0  # rerun: nothing retrained
     assert (work / "multitask" / "train_log.json").stat().st_mtime_ns == trained
     assert capsys.readouterr().out.split("done in")[0] == out.split("done in")[0]
+
+
+def test_experiment_run_dry_run_report_and_publish(
+    kilt_dir: Path, tmp_path: Path, tiny_model: str, capsys
+) -> None:
+    from tests.experiments.test_runner import _experiment
+
+    spec = _experiment(tmp_path, kilt_dir, tiny_model)
+    work = tmp_path / "work"
+    assert main(["-q", "experiment", "run", str(spec), "--out", str(work), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "new      bm25" in out and "4 cells: 0 cached, 0 partial, 4 to run" in out
+    assert main(["experiment", "run", str(spec), "--out", str(work), "--only", "b*"]) == 0
+    out = capsys.readouterr().out
+    assert "[done]   bm25" in out and "[done]   base" in out and "multitask" not in out
+    assert "2 of 4 cells have results" in out and (work / "RESULTS.md").is_file()
+    assert main(["-q", "experiment", "run", str(spec), "--out", str(work), "--dry-run"]) == 0
+    assert "cached   bm25" in capsys.readouterr().out
+    assert main(["experiment", "run", str(spec), "--out", str(work), "--only", "nothing"]) == 2
+    assert "matches no cell" in capsys.readouterr().err
+    # publish targets come from the file's [report] table
+    text = spec.read_text()
+    spec.write_text(
+        text.replace(
+            "[[cell]]",
+            f'[report]\nresults_dir = "{tmp_path / "pub"}"\nmarkdown = "{tmp_path / "R.md"}"\n'
+            "\n[[cell]]",
+            1,
+        )
+    )
+    assert main(["-q", "experiment", "report", "--out", str(work), "--publish"]) == 0
+    assert not (tmp_path / "R.md").exists()  # report reads results.json, written before
+    assert (
+        main(
+            [
+                "-q",
+                "experiment",
+                "run",
+                str(spec),
+                "--out",
+                str(work),
+                "--only",
+                "bm25",
+                "--publish",
+            ]
+        )
+        == 0
+    )
+    assert "| **macro** |" in (tmp_path / "R.md").read_text()
+    assert (tmp_path / "pub" / "results.json").is_file()
