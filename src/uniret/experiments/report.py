@@ -371,7 +371,7 @@ def plot_fewshot(results: Results, out_dir: Path) -> list[Path]:
         ax.set_xticks([0, 16, 64, 256])
         ax.set_xticklabels(["0", "16", "64", "256"])
         ax.set_xlabel("training examples of the task (k)")
-        ax.set_ylabel("dev R-precision (%)")
+        ax.set_ylabel(f"{results['split']} R-precision (%)")
         ax.set_title(f"{task}: low-data learning curve")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -405,8 +405,8 @@ def plot_main(results: Results, out_dir: Path) -> Path | None:
     for y, v in enumerate(values):
         ax.text(v + 0.3, y, f"{v:.1f}", va="center", fontsize=8)
     ax.set_xlim(min(values) - 10, max(values) + 5)
-    ax.set_xlabel("macro-average dev R-precision (%)")
-    ax.set_title("kiltmini dev: retrieval systems")
+    ax.set_xlabel(f"macro-average {results['split']} R-precision (%)")
+    ax.set_title(f"{results['experiment']} {results['split']}: retrieval systems")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     path = out_dir / "main.png"
