@@ -8,10 +8,13 @@ Queries keep the registry's ``[SEP]``; a model swaps in its own separator when i
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from uniret.corpus.store import PassageStore
 from uniret.errors import InputError
@@ -60,21 +63,45 @@ class MiningConfig:
 
 
 def build_examples(
-    task_files: Sequence[str | Path], store: PassageStore, *, task: str | None = None
+    task_files: Sequence[str | Path],
+    store: PassageStore,
+    *,
+    task: str | None = None,
+    per_file: int = 0,
+    seed: int = 0,
 ) -> list[TrainExample]:
-    """Examples with positives (DESIGN.md "Positives"); examples without any are dropped."""
+    """Examples with positives (DESIGN.md "Positives"); examples without any are dropped.
+
+    ``per_file`` > 0 keeps that many examples of each file (low data): the file's examples are
+    visited in an order drawn from ``seed`` and the file's task until enough have positives;
+    they are returned in file order. Only the kept ones pay for the gold-passage lookup.
+    """
     out: list[TrainExample] = []
     for path in task_files:
         info = TaskFile.from_path(path)
         spec = get_task(task or info.task)
         dropped = 0
-        for ex in read_examples(path):
+        raw = read_examples(path)
+        order = range(len(raw))
+        if per_file > 0:
+            rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
+            order = rng.permutation(len(raw)).tolist()
+        kept: list[tuple[int, TrainExample]] = []
+        for i in order:
+            if per_file > 0 and len(kept) == per_file:
+                break
+            ex = raw[i]
             positives = tuple(p.id for p in gold_passages(ex, store))
             if not positives:
                 dropped += 1
                 continue
             query = format_query(ex.input, spec, QueryFormat())
-            out.append(TrainExample(spec.name, ex.id, query, tuple(ex.answers), positives))
+            kept.append((i, TrainExample(spec.name, ex.id, query, tuple(ex.answers), positives)))
+        out += [e for _, e in sorted(kept, key=lambda item: item[0])]
+        if per_file > 0 and len(kept) < per_file:
+            logger.warning(
+                "%s: only %d examples with gold passages, fewer than %d", path, len(kept), per_file
+            )
         if dropped:
             logger.warning(
                 "%s: %d examples without gold passages in the store dropped", path, dropped

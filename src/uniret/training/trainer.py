@@ -100,7 +100,9 @@ class Trainer:
         self.tasks = sorted({get_task(f.task).name for f in self.task_files})
         self.store, self.passage_matrix, base_name = self._passages()
         self.model = self._model(base_name)
-        self.examples = subsample(self._examples(), config.examples_per_task, config.seed)
+        self.examples = self._examples()
+        if config.examples:  # a given file: draw the low-data subset from it
+            self.examples = subsample(self.examples, config.examples_per_task, config.seed)
         self.task_of = [e.task for e in self.examples]
         params = [p for p in self.model.parameters() if p.requires_grad]
         if config.optimizer == "sgd":
@@ -210,7 +212,12 @@ class Trainer:
             return load_examples(cfg.examples)
         path = self.out / EXAMPLES_FILE
         if self.rank == 0 and not path.exists():
-            examples = build_examples([f.path for f in self.task_files], self.store)
+            examples = build_examples(
+                [f.path for f in self.task_files],
+                self.store,
+                per_file=cfg.examples_per_task,
+                seed=cfg.seed,
+            )
             sampled = cfg.mode is TrainMode.FULL or cfg.query_side_loss is QuerySideLoss.SAMPLED
             wants_negatives = sampled and cfg.hard_negatives > 0
             if wants_negatives and cfg.bm25_index:
