@@ -726,7 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="SEL",
-        help="run only cells with this tag or name glob (plus the cells they build on)",
+        help="run only cells with this tag or name glob (plus the cells they build on); "
+        "cells with an opt-in tag of the file (e.g. full) run only when picked here",
     )
     p.add_argument("--dry-run", action="store_true", help="list the cells and their status")
     p.add_argument(

@@ -67,3 +67,16 @@ def test_bad_experiment_files_name_the_cell(
         load_experiment(_write(tmp_path, kilt_dir, cells))
     assert message in str(info.value)
     assert str(tmp_path / "exp.toml") in str(info.value)
+
+
+def test_opt_in_cells_run_only_when_picked(tmp_path: Path, kilt_dir: Path) -> None:
+    path = _write(
+        tmp_path,
+        kilt_dir,
+        '[[cell]]\nname = "bm25"\nsystem = "bm25"\n'
+        '[[cell]]\nname = "slow"\ntags = ["full"]\ntrain = {}\n',
+    )
+    path.write_text(path.read_text().replace('name = "t"', 'name = "t"\nopt_in = ["full"]', 1))
+    spec = load_experiment(path)
+    assert [c.name for c in spec.select([])] == ["bm25"]
+    assert [c.name for c in spec.select(["full"])] == ["slow"]

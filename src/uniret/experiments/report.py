@@ -302,7 +302,12 @@ def claims(results: Results) -> list[str]:
     for k in (16, 64):
         if k in wins:
             won, sig, of = wins[k]
-            verdict = "**holds**" if won * 2 > of else "**fails**"
+            if won * 2 <= of:
+                verdict = "**fails**"
+            elif sig * 2 > of:
+                verdict = "**holds**"
+            else:
+                verdict = "**holds in direction only** (most differences within noise)"
             lines.append(
                 f"- Low data, k = {k}: the multi-task starting point beats the base starting point "
                 f"on {won} of {of} tasks ({sig} significant): {verdict}."
@@ -494,12 +499,13 @@ def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
         "",
     ]
     if missing:
-        out += [
-            "## Declared, not run yet",
-            "",
-            ", ".join(f"`{n}`" for n in missing),
-            "",
-        ]
+        out += ["## Declared, not run yet", "", ", ".join(f"`{n}`" for n in missing), ""]
+        for tag in results.get("opt_in", []):
+            out += [
+                f"Cells tagged `{tag}` run only when asked for: "
+                f"`uniret experiment run {results['file']} --out DIR --only {tag}`.",
+                "",
+            ]
     return "\n".join(out)
 
 

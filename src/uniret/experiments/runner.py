@@ -419,6 +419,7 @@ class Runner:
             "bootstrap": self.spec.bootstrap,
             "report": self.spec.report,
             "cells_declared": [c.name for c in self.spec.cells],
+            "opt_in": list(self.spec.opt_in),
             "cells": cells,
         }
 

@@ -94,6 +94,8 @@ class ExperimentSpec:
     ks: tuple[int, ...]
     bootstrap: int
     cells: tuple[CellSpec, ...]
+    opt_in: tuple[str, ...]
+    """Tags of cells that run only when ``--only`` picks them (e.g. the slow full-mode cells)."""
     report: dict[str, Any]
 
     def cell(self, name: str) -> CellSpec:
@@ -103,9 +105,10 @@ class ExperimentSpec:
         raise KeyError(name)
 
     def select(self, only: Sequence[str]) -> list[CellSpec]:
-        """The cells picked by any of ``only`` (every cell when empty), in file order."""
+        """The cells picked by any of ``only``, in file order; with none, every cell without an
+        opt-in tag."""
         if not only:
-            return list(self.cells)
+            return [c for c in self.cells if not set(c.tags) & set(self.opt_in)]
         return [c for c in self.cells if any(c.matches(s) for s in only)]
 
 
@@ -213,5 +216,6 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         ks=tuple(head.get("ks", (1, 5, 10, 20, 100))),
         bootstrap=int(head.get("bootstrap", 1000)),
         cells=tuple(cells),
+        opt_in=tuple(head.get("opt_in", ())),
         report=dict(data.get("report", {})),
     )
