@@ -289,12 +289,12 @@ def claims(results: Results) -> list[str]:
     for a, b, kind, text in checks:
         if kind == "matches" and a.endswith("per-task query encoders"):
             result = iv(b, a)  # the claim is that the shared encoder loses nothing
-            text_iv = f"{b} − {a}"
+            text_iv = f"`{b}` − `{a}`"
         else:
             result = iv(a, b)
-            text_iv = f"{a} − {b}"
+            text_iv = f"`{a}` − `{b}`"
         if result is None and a.startswith("full"):
-            lines.append(f"- {text}: not run on this machine (cells tagged `full`).")
+            lines.append(f"- {text}: not run yet (opt-in cells tagged `full`).")
             continue
         where = f" ({text_iv}, macro R-prec: {signed(result)})" if result else ""
         lines.append(f"- {text}: {_verdict(result, kind)}{where}.")
