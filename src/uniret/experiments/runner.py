@@ -9,6 +9,9 @@ Layout under the work folder::
 A cell is done when its ``cell.json`` holds the current key. A cell whose ``started.json``
 holds another key is wiped and rerun; one with the same key (killed midway) resumes: training
 from its last checkpoint, encoding from its last batch, the rest redone.
+
+The key covers data, configs and dependencies, not uniret's own code: each record keeps the
+commit it ran at; after changing the code, delete ``cells/NAME`` to recompute a cell.
 """
 
 from __future__ import annotations
