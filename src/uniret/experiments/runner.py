@@ -148,8 +148,8 @@ class Runner:
         self._data: dict[str, str] | None = None
         self._keys: dict[str, str] = {}
         self._shared: Shared | None = None
-        needed = {d for c in spec.cells for d in c.depends_on}
-        self.keeps_model = needed
+        # cells another cell builds on keep their model weights; the others drop them
+        self.keeps_model = {d for c in spec.cells for d in c.depends_on}
 
     # ------------------------------------------------------------------ keys and state
     def key(self, cell: CellSpec) -> str:
