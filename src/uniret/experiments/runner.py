@@ -227,8 +227,8 @@ class Runner:
                 find_knowledge(self.spec.data_dir), config.work_dir / "passages", config.chunking
             )
             ensure_bm25(store, config.work_dir / "index-bm25", config.bm25)
-            encode = lambda n, total: self.on_event("encode", {"done": n, "total": total})  # noqa: E731
-            index = ensure_base_index(store, config, Callbacks(encode=encode))
+            tick = self._counter("encode", len(store))
+            index = ensure_base_index(store, config, Callbacks(encode=lambda n, _total: tick(n)))
             self._shared = Shared(store.directory, config.work_dir / "index-bm25", index)
         return self._shared
 
@@ -267,6 +267,17 @@ class Runner:
         started.unlink()
         return record
 
+    def _counter(self, kind: str, total: int) -> Callable[[int], None]:
+        """A progress callback taking increments, reporting running totals as events."""
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            self.on_event(kind, {"done": done, "total": total})
+
+        return tick
+
     def _model_of(self, cell: CellSpec) -> Path:
         path = self.cell_dir(cell) / "model"
         if cell.trains and not path.is_dir():
@@ -292,13 +303,7 @@ class Runner:
         files = [f.path for f in self._train_files(cell)]
         examples = build_examples(files, retriever.store)
         config = MiningConfig(**cell.mine)
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            self.on_event("mine", {"done": done, "total": len(examples)})
-
+        tick = self._counter("mine", len(examples))
         save_examples(out, mine_negatives(examples, retriever, config, progress=tick))
         return str(out), round(time.perf_counter() - clock, 2)
 
@@ -357,7 +362,7 @@ class Runner:
             str(model_dir),
             store,
             folder / "emb",
-            progress=lambda n: self.on_event("encode", {"done": n, "total": len(store)}),
+            progress=self._counter("encode", len(store)),
         )
         return build_dense_index(folder / "emb", folder / "index")
 
