@@ -180,3 +180,15 @@ def test_stale_cell_folder_is_wiped(experiment: Path, tmp_path: Path) -> None:
     assert runner.status(runner.spec.cell("bm25")) == "stale"
     events, _ = _events(experiment, work, ("bm25",))
     assert events == [("start", "bm25")] and not leftover.exists()
+
+
+def test_encode_progress_counts_up_to_the_corpus(experiment: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "encode":
+            seen.append((info["done"], info["total"]))
+
+    Runner(load_experiment(experiment), tmp_path / "work", on_event).run(("base",))
+    assert seen and seen[-1][0] == seen[-1][1] > 0  # the base index: every passage encoded
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
