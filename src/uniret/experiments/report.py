@@ -11,6 +11,7 @@ proxy.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import statistics
 from collections.abc import Sequence
@@ -542,6 +543,4 @@ def write_report(results: Results, out_dir: Path, *, publish: bool = False) -> l
 
 
 def _relative(path: Path, start: Path) -> str:
-    import os
-
     return os.path.relpath(path.resolve(), start.resolve())
