@@ -414,9 +414,10 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
         print(f"error: --only {' '.join(args.only)} matches no cell", file=sys.stderr)
         return 2
     if args.dry_run:
+        status = {cell.name: runner.status(cell) for cell in plan}
         for cell in plan:
-            print(f"{runner.status(cell):8s} {cell.name:40s} {' '.join(cell.tags)}")
-        counts = {s: sum(runner.status(c) == s for c in plan) for s in ("cached", "partial")}
+            print(f"{status[cell.name]:8s} {cell.name:40s} {' '.join(cell.tags)}")
+        counts = {s: sum(v == s for v in status.values()) for s in ("cached", "partial")}
         print(
             f"{len(plan)} cells: {counts['cached']} cached, {counts['partial']} partial, "
             f"{len(plan) - counts['cached'] - counts['partial']} to run"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
@@ -135,20 +136,7 @@ def test_hybrid_refuses_different_corpora(
 
 def test_cli_encode_index_retrieve_hybrid(tiny_model: str, kilt_dir: Path, tmp_path: Path) -> None:
     p, emb, dense, bm25 = (tmp_path / x for x in ("p", "emb", "dense", "bm25"))
-    assert (
-        main(
-            [
-                "-q",
-                "corpus",
-                "build",
-                "--knowledge",
-                str(kilt_dir / "knowledge.jsonl"),
-                "--out",
-                str(p),
-            ]
-        )
-        == 0
-    )
+    cli_corpus_and_bm25(kilt_dir, p, bm25)
     assert (
         main(
             [
@@ -169,7 +157,6 @@ def test_cli_encode_index_retrieve_hybrid(tiny_model: str, kilt_dir: Path, tmp_p
         == 0
     )
     assert main(["-q", "index", "dense", "--embeddings", str(emb), "--out", str(dense)]) == 0
-    assert main(["-q", "index", "bm25", "--passages", str(p), "--out", str(bm25)]) == 0
     task = str(kilt_dir / "trex-dev-kilt.jsonl")
     for name, extra in (
         ("d", ["--index", str(dense)]),

@@ -248,10 +248,10 @@ class Runner:
         examples = ""
         if cell.mine_with:
             examples, record["mine_s"] = self._mine(cell, shared)
-        index = shared.base_index
-        model = self._model_of(self.spec.cell(cell.model)) if cell.model else None
+        index, model = shared.base_index, None
         if cell.model:
-            index = self._index_of(self.spec.cell(cell.model), shared)
+            source = self.spec.cell(cell.model)
+            index, model = self._index_of(source, shared), self._model_of(source)
         if cell.trains:
             model, record["train"] = self._train(cell, shared, examples)
             if record["train"]["config"]["mode"] == "full":
@@ -329,12 +329,7 @@ class Runner:
             data["init"] = str(self._model_of(self.spec.cell(cell.init)))
         config = build_config(TrainConfig, data, {}, f"cell {cell.name}")
         out = self.cell_dir(cell) / "model"
-        total = [0]
-
-        def progress(info: dict[str, Any]) -> None:
-            total[0] = info["total"]
-            self.on_event("train", {"cell": cell.name, **info})
-
+        progress = lambda info: self.on_event("train", {"cell": cell.name, **info})  # noqa: E731
         result = train(config, out, resume=True, progress=progress)
         log = read_json(out / "train_log.json")
         summary = {

@@ -21,7 +21,8 @@ import enum
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,6 @@ class CellSpec:
 
     def matches(self, selector: str) -> bool:
         """``--only`` selection: a tag, or a glob over the name."""
-        from fnmatch import fnmatchcase
-
         return selector in self.tags or fnmatchcase(self.name, selector)
 
 
@@ -138,21 +137,7 @@ def expand(raw: dict[str, Any], tasks: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
-_CELL_KEYS = {
-    "name",
-    "system",
-    "labels",
-    "tags",
-    "model",
-    "train",
-    "train_config",
-    "init",
-    "exclude_tasks",
-    "mine_with",
-    "mine",
-    "eval_tasks",
-    "for_each",
-}
+_CELL_KEYS = {f.name for f in fields(CellSpec)} | {"for_each"}
 
 
 def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:

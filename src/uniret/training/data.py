@@ -62,6 +62,12 @@ class MiningConfig:
     batch_size: int = 256
 
 
+def draw_order(count: int, task: str, seed: int) -> list[int]:
+    """The order in which low-data runs draw a task's examples: a permutation of
+    ``range(count)`` fixed by ``seed`` and the task name."""
+    return np.random.default_rng([seed, zlib.crc32(task.encode())]).permutation(count).tolist()
+
+
 def build_examples(
     task_files: Sequence[str | Path],
     store: PassageStore,
@@ -82,10 +88,7 @@ def build_examples(
         spec = get_task(task or info.task)
         dropped = 0
         raw = read_examples(path)
-        order = range(len(raw))
-        if per_file > 0:
-            rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
-            order = rng.permutation(len(raw)).tolist()
+        order = draw_order(len(raw), spec.name, seed) if per_file > 0 else range(len(raw))
         kept: list[tuple[int, TrainExample]] = []
         for i in order:
             if per_file > 0 and len(kept) == per_file:
@@ -152,6 +155,22 @@ def mine_negatives(
         if progress is not None:
             progress(len(batch))
     return mined
+
+
+def subsample(examples: list[TrainExample], per_task: int, seed: int) -> list[TrainExample]:
+    """Keep ``per_task`` examples of each task (all when 0), drawn as :func:`draw_order` says;
+    the kept examples stay in file order."""
+    if per_task <= 0:
+        return examples
+    by_task: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        by_task.setdefault(e.task, []).append(i)
+    keep: list[int] = []
+    for task, rows in sorted(by_task.items()):
+        if len(rows) < per_task:
+            logger.warning("%s has %d examples, fewer than %d: all kept", task, len(rows), per_task)
+        keep += [rows[i] for i in draw_order(len(rows), task, seed)[:per_task]]
+    return [examples[i] for i in sorted(keep)]
 
 
 def save_examples(path: str | Path, examples: Iterable[TrainExample]) -> int:

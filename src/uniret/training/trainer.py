@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from uniret.training.data import (
     load_examples,
     mine_negatives,
     save_examples,
+    subsample,
 )
 from uniret.training.loss import gather, in_batch_softmax_loss
 from uniret.training.sampler import SamplerConfig, epoch_batches
@@ -503,23 +503,6 @@ class Trainer:
                 shutil.copytree(item, target) if item.is_dir() else shutil.copy2(item, target)
         else:
             self.model.save(self.out)
-
-
-def subsample(examples: list[TrainExample], per_task: int, seed: int) -> list[TrainExample]:
-    """Keep ``per_task`` examples of each task (all when 0), drawn reproducibly from ``seed``;
-    the kept examples stay in file order."""
-    if per_task <= 0:
-        return examples
-    by_task: dict[str, list[int]] = {}
-    for i, e in enumerate(examples):
-        by_task.setdefault(e.task, []).append(i)
-    keep: list[int] = []
-    for task, rows in sorted(by_task.items()):
-        rng = np.random.default_rng([seed, zlib.crc32(task.encode())])
-        if len(rows) < per_task:
-            logger.warning("%s has %d examples, fewer than %d: all kept", task, len(rows), per_task)
-        keep += [rows[i] for i in rng.permutation(len(rows))[:per_task]]
-    return [examples[i] for i in sorted(keep)]
 
 
 def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
