@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -24,3 +26,34 @@ class InputError(UniretError, ValueError):
 
 class ArtifactError(UniretError):
     """An on-disk artifact (passage store, index, predictions) is missing or inconsistent."""
+
+
+class DamagedError(ArtifactError):
+    """An artifact's files exist but cannot be read back (truncated, overwritten, mixed)."""
+
+
+# what reading a truncated or foreign file raises in numpy, pyarrow, faiss, bm25s and json
+_READ_FAILURES = (
+    UniretError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    RuntimeError,
+    EOFError,
+)
+
+
+@contextlib.contextmanager
+def damaged(what: str, fix: str) -> Iterator[None]:
+    """Turn any failure to read ``what`` into one :class:`DamagedError`: what broke, and ``fix``
+    (the command that rebuilds it)."""
+    try:
+        yield
+    except DamagedError:
+        raise
+    except _READ_FAILURES as exc:
+        detail = str(exc) if isinstance(exc, UniretError) else f"{type(exc).__name__}: {exc}"
+        detail = (detail.strip().splitlines() or [""])[0][:200]
+        raise DamagedError(f"{what} is damaged ({detail}); {fix}") from None

@@ -65,7 +65,7 @@ def ensure_passages(
         ):
             logger.info("reusing passages at %s", out_dir)
             return PassageStore(out_dir)
-    build_passage_store(knowledge, out_dir, config, on_page=on_page)
+    build_passage_store(knowledge, out_dir, config, on_page=on_page, overwrite=True)
     return PassageStore(out_dir)
 
 
@@ -79,7 +79,7 @@ def ensure_bm25(store: PassageStore, out_dir: Path, config: BM25Config) -> BM25R
         ):
             logger.info("reusing BM25 index at %s", out_dir)
             return BM25Retriever.load(out_dir, store.directory)
-    build_bm25_index(store, out_dir, config)
+    build_bm25_index(store, out_dir, config, overwrite=True)
     return BM25Retriever.load(out_dir, store.directory)
 
 
@@ -117,7 +117,7 @@ def ensure_base_index(store: PassageStore, config: PipelineConfig, callbacks: Ca
         config=EncodeConfig(batch_size=config.encode_batch_size),
         progress=(lambda n: callbacks.encode(n, total)) if callbacks.encode else None,  # type: ignore[misc]
     )
-    return build_dense_index(emb_dir, index_dir)
+    return build_dense_index(emb_dir, index_dir, overwrite=True)
 
 
 def ensure_multitask(index_dir: Path, config: PipelineConfig, callbacks: Callbacks) -> Path:

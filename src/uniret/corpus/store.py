@@ -26,8 +26,9 @@ import pyarrow as pa
 from uniret import __version__
 from uniret.corpus.chunking import ChunkConfig, chunk_page
 from uniret.corpus.knowledge import ReadStats, iter_pages
-from uniret.errors import ArtifactError
-from uniret.io import atomic_path, read_json, write_json
+from uniret.errors import ArtifactError, InputError, damaged
+from uniret.io import read_json, write_json
+from uniret.outputs import Artifact, writing
 from uniret.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -98,17 +99,19 @@ def build_passage_store(
     config: ChunkConfig = ChunkConfig(),
     *,
     skip_invalid: bool = False,
+    overwrite: bool = False,
     batch_rows: int = 8192,
     on_page: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Stream ``knowledge`` into a passage store at ``out_dir``; return its meta.
 
     Memory stays bounded by ``batch_rows`` whatever the file size. The store appears at
-    ``out_dir`` only when complete. ``on_page(n)`` is called with the running page count.
+    ``out_dir`` only when complete; an existing store there is replaced only with
+    ``overwrite`` (see :mod:`uniret.outputs`). ``on_page(n)`` gets the running page count.
     """
     started = time.perf_counter()
     stats = ReadStats()
-    with atomic_path(out_dir) as tmp:
+    with writing(out_dir, Artifact.PASSAGES, overwrite=overwrite) as tmp:
         tmp.mkdir(parents=True)
         passages = _BatchWriter(tmp / PASSAGES_FILE, PASSAGE_SCHEMA, batch_rows)
         pages = _BatchWriter(tmp / PAGES_FILE, PAGE_SCHEMA, batch_rows)
@@ -135,6 +138,8 @@ def build_passage_store(
         finally:
             passages.close()
             pages.close()
+        if not stats.pages:
+            raise InputError(knowledge, None, None, "no pages: the knowledge source is empty")
         meta = {
             "format": FORMAT,
             "passages": next_id,
@@ -169,13 +174,19 @@ class PassageStore:
                 f"{self.directory} is not a passage store (no {META_FILE}); "
                 "build one with `uniret corpus build`"
             )
-        self.meta: dict[str, Any] = read_json(meta_path)
-        if self.meta.get("format") != FORMAT:
-            raise ArtifactError(f"{meta_path}: unknown format {self.meta.get('format')!r}")
-        source = pa.memory_map(str(self.directory / PASSAGES_FILE), "r")
-        self.table: pa.Table = pa.ipc.open_file(source).read_all()
-        pages_source = pa.memory_map(str(self.directory / PAGES_FILE), "r")
-        self._pages: pa.Table = pa.ipc.open_file(pages_source).read_all()
+        with damaged(
+            f"passage store {self.directory}", "rebuild it with `uniret corpus build --overwrite`"
+        ):
+            self.meta: dict[str, Any] = read_json(meta_path)
+            if not isinstance(self.meta, dict) or self.meta.get("format") != FORMAT:
+                raise ArtifactError(f"{META_FILE}: not a passage-store meta.json")
+            source = pa.memory_map(str(self.directory / PASSAGES_FILE), "r")
+            self.table: pa.Table = pa.ipc.open_file(source).read_all()
+            pages_source = pa.memory_map(str(self.directory / PAGES_FILE), "r")
+            self._pages: pa.Table = pa.ipc.open_file(pages_source).read_all()
+            rows, count = self.table.num_rows, self.meta.get("passages")
+            if rows != count:
+                raise ArtifactError(f"{PASSAGES_FILE} has {rows} rows, meta.json says {count}")
 
     def __len__(self) -> int:
         return self.table.num_rows

@@ -17,6 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ import torch
 
 from uniret import __version__
 from uniret.corpus.store import PassageStore
-from uniret.errors import ArtifactError
+from uniret.errors import ArtifactError, damaged
 from uniret.io import read_json, write_json
 from uniret.models.biencoder import BiEncoder, device_of
+from uniret.outputs import Artifact, claimed
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +101,39 @@ def encode_shard(
     """Encode one shard of the corpus into ``out_dir``; resume a partial run if there is one.
 
     Returns the finished shard's vector file, or None when ``stop_after`` batches were done
-    first (used to test resumption).
+    first (used to test resumption). ``out_dir`` must be new, empty or an embeddings folder;
+    one process at a time may write a given shard.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stem = shard_name(shard, num_shards)
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
+    with claimed(out_dir, Artifact.EMBEDDINGS, part=stem):
+        return _encode_shard(
+            model,
+            model_name,
+            store,
+            Path(out_dir),
+            stem,
+            shard,
+            num_shards,
+            config,
+            progress,
+            stop_after,
+        )
+
+
+def _encode_shard(
+    model: BiEncoder,
+    model_name: str,
+    store: PassageStore,
+    out: Path,
+    stem: str,
+    shard: int,
+    num_shards: int,
+    config: EncodeConfig,
+    progress: Callable[[int], None] | None,
+    stop_after: int | None,
+) -> Path | None:
     final = out / f"{stem}.npy"
     identity = model_identity(model, model_name)
     meta = {
@@ -219,9 +249,21 @@ def load_embeddings(directory: str | Path) -> Embeddings:
     Refuses shards from different models or corpora, missing shards and gaps.
     """
     folder = Path(directory)
-    metas = [read_json(p) for p in _shard_metas(folder)]
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder}: no such embeddings folder (run `uniret encode`)")
+
+    def broken() -> AbstractContextManager[None]:
+        return damaged(f"embeddings {folder}", "encode again with `uniret encode` in a new --out")
+
+    with broken():
+        metas = [read_json(p) for p in _shard_metas(folder)]
     if not metas:
         raise ArtifactError(f"{folder}: no finished embedding shards (run `uniret encode`)")
+    with broken():
+        return _merge(folder, metas)
+
+
+def _merge(folder: Path, metas: list[dict[str, Any]]) -> Embeddings:
     reference = metas[0]
     for meta in metas[1:]:
         for key in (*_MUST_MATCH, "num_shards"):
@@ -241,7 +283,13 @@ def load_embeddings(directory: str | Path) -> Embeddings:
     for meta in metas:
         stem = shard_name(meta["shard"], num_shards)
         ids = np.load(folder / f"{stem}.ids.npy")
-        merged[ids] = np.load(folder / f"{stem}.npy", mmap_mode="r")
+        vectors = np.load(folder / f"{stem}.npy", mmap_mode="r")
+        if vectors.shape != (len(ids), reference["dim"]) or len(ids) != meta["count"]:
+            raise ArtifactError(
+                f"{stem}: {vectors.shape} vectors for {len(ids)} ids, expected "
+                f"{meta['count']} x {reference['dim']}"
+            )
+        merged[ids] = vectors
         seen[ids] = True
     if not seen.all():
         raise ArtifactError(f"{folder}: {int((~seen).sum())} passages have no vector")

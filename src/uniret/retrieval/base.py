@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from uniret import __version__
 from uniret.corpus.store import PassageStore
-from uniret.errors import ArtifactError
+from uniret.errors import ArtifactError, damaged
 from uniret.io import read_json
 from uniret.tasks.registry import QueryFormat
 from uniret.types import Hit
@@ -54,15 +55,27 @@ def index_meta(
     }
 
 
-def read_index_meta(index_dir: str | Path) -> dict[str, Any]:
-    """Read and check an index's meta.json."""
+def read_index_meta(index_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """Read and check an index's meta.json (and its ``kind``, if given)."""
     path = Path(index_dir) / INDEX_META
     if not path.is_file():
         raise ArtifactError(f"{index_dir} is not a uniret index (no {INDEX_META})")
-    meta = read_json(path)
-    if meta.get("format") != INDEX_FORMAT:
-        raise ArtifactError(f"{path}: unknown index format {meta.get('format')!r}")
+    with damaged_index(index_dir, "`uniret index bm25` or `uniret index dense`"):
+        meta = read_json(path)
+        if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise ArtifactError(f"{INDEX_META}: unknown index format {found!r}")
+        for key in ("kind", "passages"):
+            if key not in meta:
+                raise ArtifactError(f"{INDEX_META}: no {key!r}")
+    if kind is not None and meta["kind"] != kind:
+        raise ArtifactError(f"{index_dir} is a {meta['kind']} index, not a {kind} one")
     return meta
+
+
+def damaged_index(index_dir: str | Path, rebuild: str) -> contextlib.AbstractContextManager[None]:
+    """Any failure to read the index's files becomes one error naming it and its fix."""
+    return damaged(f"index {index_dir}", f"rebuild it with {rebuild} --overwrite")
 
 
 def open_passages(

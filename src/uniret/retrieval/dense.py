@@ -14,9 +14,16 @@ from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
 from uniret.index.encode import load_embeddings
 from uniret.index.faiss_index import IDS_FILE, IndexConfig, build_faiss, load_faiss, save_faiss
-from uniret.io import atomic_path, write_json
+from uniret.io import write_json
 from uniret.models.biencoder import BiEncoder
-from uniret.retrieval.base import INDEX_META, index_meta, open_passages, read_index_meta
+from uniret.outputs import Artifact, check_output, writing
+from uniret.retrieval.base import (
+    INDEX_META,
+    damaged_index,
+    index_meta,
+    open_passages,
+    read_index_meta,
+)
 from uniret.tasks.registry import QueryFormat
 from uniret.types import Hit
 
@@ -31,9 +38,18 @@ def build_dense_index(
     config: IndexConfig = IndexConfig(),
     *,
     passages: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Merge the shards of ``embeddings_dir`` and write a FAISS index directory (atomically)."""
+    """Merge the shards of ``embeddings_dir`` and write a FAISS index directory (atomically;
+    an existing dense index there is replaced only with ``overwrite``)."""
+    check_output(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite)
     embeddings = load_embeddings(embeddings_dir)
+    bad = ~np.isfinite(embeddings.vectors).all(axis=1)
+    if bad.any():
+        raise ArtifactError(
+            f"embeddings in {embeddings_dir}: {int(bad.sum())} vectors hold NaN or infinity "
+            f"(first: passage {int(np.flatnonzero(bad)[0])}); re-encode them"
+        )
     store = PassageStore(passages or embeddings.meta["passages"])
     if store.corpus_hash != embeddings.meta["corpus_hash"]:
         raise ArtifactError(
@@ -41,7 +57,7 @@ def build_dense_index(
             f"{embeddings.meta['corpus_hash']}, but {store.directory} is {store.corpus_hash}"
         )
     index = build_faiss(embeddings.vectors, config)
-    with atomic_path(out_dir) as tmp:
+    with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
         tmp.mkdir(parents=True)
         save_faiss(index, tmp)
         np.save(tmp / IDS_FILE, np.arange(len(embeddings.vectors), dtype=np.int64))
@@ -84,15 +100,15 @@ class DenseRetriever:
         device: str | None = None,
     ) -> DenseRetriever:
         """Open a dense index; queries are encoded by the model its meta names, or ``model``."""
-        meta = read_index_meta(index_dir)
-        if meta["kind"] != KIND:
-            raise ArtifactError(f"{index_dir} is a {meta['kind']} index, not a dense one")
+        meta = read_index_meta(index_dir, KIND)
         store = open_passages(index_dir, meta, passages)
-        encoder = meta["encoder"]
         from uniret.models.biencoder import BiEncoderConfig
 
-        name = model or encoder["model"]
-        config = None if model else BiEncoderConfig.from_dict(encoder["biencoder"])
+        with damaged_index(index_dir, "`uniret index dense`"):
+            encoder = meta["encoder"]
+            name = model or encoder["model"]
+            config = None if model else BiEncoderConfig.from_dict(encoder["biencoder"])
+            faiss_config = IndexConfig.from_dict(meta["faiss"])
         biencoder = BiEncoder.from_pretrained(
             name,
             config,
@@ -106,7 +122,13 @@ class DenseRetriever:
             )
         if device:
             biencoder.to(device)
-        index = load_faiss(index_dir, IndexConfig.from_dict(meta["faiss"]))
+        with damaged_index(index_dir, "`uniret index dense`"):
+            index = load_faiss(index_dir, faiss_config)
+            if index.ntotal != len(store) or index.d != encoder["dim"]:
+                raise ArtifactError(
+                    f"it holds {index.ntotal} {index.d}-d vectors, expected {len(store)} "
+                    f"{encoder['dim']}-d ones"
+                )
         return cls(index, biencoder, store)
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:

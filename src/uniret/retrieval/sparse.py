@@ -7,8 +7,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from uniret.corpus.store import PassageStore
-from uniret.io import atomic_path, write_json
-from uniret.retrieval.base import INDEX_META, index_meta, open_passages, read_index_meta
+from uniret.errors import ArtifactError
+from uniret.io import write_json
+from uniret.outputs import Artifact, check_output, writing
+from uniret.retrieval.base import (
+    INDEX_META,
+    damaged_index,
+    index_meta,
+    open_passages,
+    read_index_meta,
+)
 from uniret.sparse.bm25 import BM25Config, BM25Index
 from uniret.tasks.registry import QueryFormat
 from uniret.types import Hit
@@ -23,11 +31,14 @@ def build_bm25_index(
     out_dir: str | Path,
     config: BM25Config = BM25Config(),
     *,
+    overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
-    """Build a BM25 index of ``store`` at ``out_dir`` (written atomically)."""
+    """Build a BM25 index of ``store`` at ``out_dir`` (written atomically; an existing BM25
+    index there is replaced only with ``overwrite``)."""
+    check_output(out_dir, Artifact.BM25_INDEX, overwrite=overwrite)
     index = BM25Index.build(store, config, progress=progress)
-    with atomic_path(out_dir) as tmp:
+    with writing(out_dir, Artifact.BM25_INDEX, overwrite=overwrite) as tmp:
         tmp.mkdir(parents=True)
         index.save(tmp)
         write_json(tmp / INDEX_META, index_meta(KIND, store, out_dir, bm25=index.config_dict()))
@@ -46,9 +57,15 @@ class BM25Retriever:
     @classmethod
     def load(cls, index_dir: str | Path, passages: str | Path | None = None) -> BM25Retriever:
         """Open a saved BM25 index and the passages it covers."""
-        meta = read_index_meta(index_dir)
+        meta = read_index_meta(index_dir, KIND)
         store = open_passages(index_dir, meta, passages)
-        return cls(BM25Index.load(index_dir, BM25Config(**meta["bm25"])), store)
+        with damaged_index(index_dir, "uniret index bm25"):
+            index = BM25Index.load(index_dir, BM25Config(**meta["bm25"]))
+            if index.engine.scores["num_docs"] != len(store):
+                raise ArtifactError(
+                    f"it covers {index.engine.scores['num_docs']} passages, the store {len(store)}"
+                )
+        return cls(index, store)
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` passages per query, best first (passages scoring 0 are left out)."""
