@@ -79,7 +79,7 @@ def test_unknown_task_is_a_clear_error(kilt_dir: Path, tmp_path: Path, capsys) -
                 "--input",
                 str(odd),
                 "--out",
-                str(tmp_path),
+                str(tmp_path / "preds"),
             ]
         )
         == 2

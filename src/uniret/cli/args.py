@@ -1,0 +1,124 @@
+"""Argument types and helpers shared by the commands: every bad value is a one-line error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from uniret.errors import UniretError
+
+T = TypeVar("T")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``uniret encode: error: ... (see --help)``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps hand-wrapped epilogs (the config-key list of ``train --help``)."""
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def float_in(low: float, high: float = float("inf")) -> Callable[[str], float]:
+    """An argparse type: a number in ``[low, high]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            bound = f"in [{low:g}, {high:g}]" if high != float("inf") else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value:g}")
+        return value
+
+    return parse
+
+
+def csv_positive_ints(text: str) -> tuple[int, ...]:
+    """``"1,5,10"`` -> ``(1, 5, 10)``; empty lists and values < 1 are refused."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected comma-separated integers >= 1, got nothing")
+    return tuple(int_at_least(1)(x) for x in items)
+
+
+def csv_floats(text: str) -> tuple[float, ...]:
+    """``"0.3,0.7"`` -> ``(0.3, 0.7)``: non-negative numbers."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected comma-separated numbers, got nothing")
+    return tuple(float_in(0.0)(x) for x in items)
+
+
+def csv_names(text: str) -> tuple[str, ...]:
+    """``"a, b"`` -> ``("a", "b")``; an empty list is refused."""
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected comma-separated names, got nothing")
+    return items
+
+
+def add_overwrite(parser: argparse.ArgumentParser, kind: str) -> None:
+    """``--overwrite``: replace an existing artifact of this command's own kind."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace an existing {kind} at --out (anything else there is never touched)",
+    )
+
+
+def make(cls: Callable[..., T], **kwargs: Any) -> T:
+    """Build a config object; its validation errors become one-line CLI errors."""
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UniretError(str(exc)) from None
+
+
+def device(name: str | None) -> str:
+    """The torch device to use: ``name``, else cuda when present, else all CPU cores."""
+    import torch
+
+    if name:
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    torch.set_num_threads(os.cpu_count() or 1)
+    return "cpu"
+
+
+def quiet_libraries() -> None:
+    """Silence the progress bars of transformers and huggingface_hub (``-q``)."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()

@@ -1,0 +1,122 @@
+"""``uniret experiment run|report``: the experiment matrix, its tables and plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    experiment = sub.add_parser(
+        "experiment", help="run an experiment matrix (cached cells, tables, plots)"
+    ).add_subparsers(dest="experiment_command", required=True)
+    p = experiment.add_parser(
+        "run",
+        help="run every cell of an experiment file",
+        description="Run the cells of an experiment file (e.g. experiments/kiltmini.toml) in "
+        "order. Each finished cell is cached under OUT/cells/NAME by a hash of its config and "
+        "inputs: a rerun skips it, a killed run resumes at the cell it stopped in. Writes "
+        "OUT/results.json, OUT/RESULTS.md (tables) and OUT/plots/*.png.",
+    )
+    p.add_argument("file", help="experiment TOML/YAML file")
+    p.add_argument("--out", required=True, help="work folder: shared indexes, cells, results")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="SEL",
+        help="run only cells with this tag or name glob (plus the cells they build on); "
+        "cells with an opt-in tag of the file (e.g. full) run only when picked here",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list the cells and their status")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write the report's publish targets of the file ([report] results_dir, "
+        "markdown): the committed results.json, plots and docs page",
+    )
+    p.set_defaults(func=cmd_experiment_run)
+    p = experiment.add_parser(
+        "report",
+        help="rewrite tables, plots and RESULTS.md from OUT/results.json",
+        description="Regenerate the tables, paired-bootstrap comparisons, plots and RESULTS.md "
+        "of an experiment from OUT/results.json, without running any cell.",
+    )
+    p.add_argument("--out", required=True, help="work folder holding results.json")
+    p.add_argument("--publish", action="store_true", help="as for `run`")
+    p.set_defaults(func=cmd_experiment_report)
+
+
+def cmd_experiment_run(args: argparse.Namespace) -> int:
+    from uniret.experiments.runner import Runner
+    from uniret.experiments.spec import load_experiment
+    from uniret.outputs import work_folder
+
+    spec = load_experiment(args.file)
+    bars: dict[str, tqdm] = {}
+
+    def on_event(kind: str, info: dict) -> None:
+        if args.quiet:
+            return
+        if kind in ("train", "encode", "mine"):
+            bar = bars.get(kind)
+            total = info.get("total")
+            if bar is None or bar.total != total:
+                if bar is not None:
+                    bar.close()
+                bar = bars[kind] = tqdm(total=total, desc=f"  {kind}", leave=False)
+            bar.n = info.get("step", info.get("done", 0))
+            bar.refresh()
+            return
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+        if kind == "cached":
+            print(f"[cached] {info['cell']}")
+        elif kind == "start":
+            print(f"[run]    {info['cell']}", flush=True)
+        elif kind == "done":
+            print(f"[done]   {info['cell']} in {info['seconds']:.0f}s", flush=True)
+
+    runner = Runner(spec, args.out, on_event)
+    plan = runner.plan(args.only)
+    if args.only and not plan:
+        print(f"error: --only {' '.join(args.only)} matches no cell", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        status = {cell.name: runner.status(cell) for cell in plan}
+        for cell in plan:
+            print(f"{status[cell.name]:8s} {cell.name:40s} {' '.join(cell.tags)}")
+        counts = {s: sum(v == s for v in status.values()) for s in ("cached", "partial")}
+        print(
+            f"{len(plan)} cells: {counts['cached']} cached, {counts['partial']} partial, "
+            f"{len(plan) - counts['cached'] - counts['partial']} to run"
+        )
+        return 0
+    started = time.perf_counter()
+    with work_folder(args.out):
+        results = runner.run(args.only)
+    print(
+        f"{len(results['cells'])} of {len(spec.cells)} cells have results "
+        f"({time.perf_counter() - started:.0f}s this run) -> {Path(args.out) / 'results.json'}"
+    )
+    return _experiment_report(args, results)
+
+
+def _experiment_report(args: argparse.Namespace, results: dict) -> int:
+    from uniret.experiments.report import write_report
+
+    written = write_report(results, Path(args.out), publish=args.publish)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_experiment_report(args: argparse.Namespace) -> int:
+    from uniret.io import read_json
+
+    return _experiment_report(args, read_json(Path(args.out) / "results.json"))

@@ -1,0 +1,153 @@
+"""``uniret retrieve``: KILT task files -> KILT predictions, with any retriever."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from uniret.cli.args import add_overwrite, csv_floats, float_in, int_at_least
+from uniret.errors import InputError, UniretError
+
+if TYPE_CHECKING:
+    from uniret.retrieval.base import Retriever
+
+PREDICTIONS_META = "meta.json"
+
+
+def add_retriever_args(p: argparse.ArgumentParser, *, fusion: bool = True) -> None:
+    """The flags that choose a retriever: one or two indexes, a query model, fusion."""
+    p.add_argument(
+        "--index",
+        action="append",
+        required=True,
+        help="index folder (BM25 or dense); give it twice for hybrid retrieval",
+    )
+    p.add_argument("--model", help="query encoder for a dense index (default: the one in its meta)")
+    p.add_argument("--passages", help="passage store, if it moved since the index was built")
+    p.add_argument("--device", help="device for query encoding (default: cuda if available)")
+    if not fusion:
+        return
+    p.add_argument(
+        "--fusion",
+        default="rrf",
+        choices=["rrf", "weighted"],
+        help="hybrid fusion: reciprocal rank (default) or weighted normalised scores",
+    )
+    p.add_argument("--rrf-c", type=float_in(0.0), default=60.0, help="RRF constant (default 60)")
+    p.add_argument(
+        "--weights",
+        type=csv_floats,
+        default=(),
+        help="one fusion weight per --index, comma-separated (default: all 1)",
+    )
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retrieve",
+        help="retrieve for KILT task files -> KILT predictions",
+        description="Write one KILT prediction file per input, same file name, under "
+        "--out: output[0].provenance ranked best first with wikipedia_id, title, text, "
+        "score and passage_id. Every input is read and checked before anything is written; "
+        "--out is a new folder, an empty one, or an earlier predictions folder (files of the "
+        "same name are replaced only with --overwrite).",
+    )
+    add_retriever_args(p)
+    p.add_argument(
+        "--input", nargs="+", required=True, help="KILT task files (<task>-<split>-kilt.jsonl)"
+    )
+    p.add_argument("--out", required=True, help="output folder for predictions")
+    p.add_argument(
+        "--k", type=int_at_least(1), default=100, help="passages per query (default 100)"
+    )
+    p.add_argument("--task", help="task name for query formatting (default: from the file name)")
+    p.add_argument(
+        "--batch-size", type=int_at_least(1), default=256, help="queries per search (default 256)"
+    )
+    p.add_argument("--skip-invalid", action="store_true", help="skip malformed task lines")
+    add_overwrite(p, "prediction file of the same name")
+    p.set_defaults(func=cmd_retrieve)
+
+
+def open_retriever(args: argparse.Namespace) -> Retriever:
+    """The retriever the flags of :func:`add_retriever_args` describe."""
+    from uniret.retrieval.hybrid import Fusion, FusionConfig
+    from uniret.retrieval.loader import load_retriever
+
+    weights = getattr(args, "weights", ())
+    if weights and len(weights) != len(args.index):
+        raise UniretError(
+            f"argument --weights: {len(weights)} weights for {len(args.index)} --index; "
+            "give one per index"
+        )
+    fusion = FusionConfig(
+        method=Fusion(getattr(args, "fusion", "rrf")),
+        rrf_c=getattr(args, "rrf_c", 60.0),
+        weights=weights,
+    )
+    return load_retriever(
+        args.index, model=args.model, passages=args.passages, fusion=fusion, device=args.device
+    )
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from uniret.io import read_json, write_json, write_jsonl
+    from uniret.outputs import Artifact, check_output, writing
+    from uniret.retrieval.predict import iter_predictions
+    from uniret.tasks.kilt import TaskFile, read_examples
+    from uniret.tasks.registry import get_task
+
+    names = [Path(p).name for p in args.input]
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UniretError(f"argument --input: two files are named {dup}; their outputs would clash")
+    check_output(args.out, Artifact.PREDICTIONS, reuse=True)
+    jobs = []  # every input read and validated before anything is written
+    for path in args.input:
+        if not Path(path).is_file():
+            raise InputError(path, None, None, "no such task file")
+        spec = get_task(args.task or TaskFile.from_path(path).task)
+        jobs.append((Path(path), spec, read_examples(path, skip_invalid=args.skip_invalid)))
+    retriever = open_retriever(args)
+    out = Path(args.out)
+    with writing(out, Artifact.PREDICTIONS, overwrite=args.overwrite, adding=names) as staging:
+        files = {}
+        for path, spec, examples in jobs:
+            started = time.perf_counter()
+            with tqdm(
+                total=len(examples), unit=" queries", desc=path.name, disable=args.quiet
+            ) as bar:
+                records = iter_predictions(
+                    retriever,
+                    examples,
+                    spec,
+                    args.k,
+                    batch_size=args.batch_size,
+                    progress=bar.update,
+                )
+                n = write_jsonl(staging / path.name, records)
+            seconds = time.perf_counter() - started
+            files[path.name] = {"input": str(path.resolve()), "task": spec.name, "queries": n}
+            print(f"{path.name}: {n} queries in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} q/s)")
+        old = out / PREDICTIONS_META
+        earlier = read_json(old).get("files", {}) if old.is_file() else {}
+        write_json(
+            staging / PREDICTIONS_META,
+            {
+                "format": "uniret.predictions/1",
+                "retriever": {
+                    "index": [str(Path(i).resolve()) for i in args.index],
+                    "model": args.model,
+                    "fusion": args.fusion if len(args.index) > 1 else None,
+                    "weights": list(args.weights),
+                    "k": args.k,
+                },
+                "files": {**earlier, **files},
+            },
+        )
+    print(f"predictions in {out}")
+    return 0
