@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
 
@@ -85,27 +83,6 @@ def test_unknown_task_is_a_clear_error(kilt_dir: Path, tmp_path: Path, capsys) -
         == 2
     )
     assert "unknown task 'mystery'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["corpus", "build"],
-        ["index", "bm25"],
-        ["retrieve"],
-        ["evaluate"],
-        ["data", "download", "kilt"],
-        ["quickstart"],
-        ["experiment", "run"],
-        ["experiment", "report"],
-    ],
-)
-def test_every_command_has_help(command: list[str], capsys) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main([*command, "--help"])
-    assert exit_.value.code == 0
-    assert "usage: uniret" in capsys.readouterr().out
 
 
 def test_quickstart_runs_and_reuses_artifacts(kilt_dir: Path, tmp_path: Path, capsys) -> None:

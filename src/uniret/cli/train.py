@@ -43,13 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     add_overwrite(p, "model or training folder (start over)")
     p.set_defaults(func=cmd_train)
-    plain = p.format_help
-
-    def format_help() -> str:  # the key list needs torch: built only when asked for
-        p.epilog = config_keys_help()
-        return plain()
-
-    p.format_help = format_help  # type: ignore[method-assign]
+    _list_config_keys_in_help(p)
 
     p = sub.add_parser(
         "mine",
@@ -75,20 +69,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_mine)
 
 
+def _list_config_keys_in_help(parser: argparse.ArgumentParser) -> None:
+    """Append the config keys to ``train --help``; they need torch, so only when asked."""
+    plain = parser.format_help
+
+    def format_help() -> str:
+        parser.epilog = config_keys_help()
+        return plain()
+
+    parser.format_help = format_help  # type: ignore[method-assign]
+
+
 def config_keys_help() -> str:
-    """Every training-config key with its type and default, for ``train --help``."""
+    """Every training-config key with its type (or choices) and default, for ``train --help``."""
+    import enum
+    import typing
+
     from uniret.config import config_to_dict
     from uniret.training.config import TrainConfig
 
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    hints = typing.get_type_hints(TrainConfig)
     defaults = config_to_dict(TrainConfig(index="INDEX"))
     lines = ["config keys (TOML/YAML file or --set KEY=VALUE; default in brackets):"]
     for name, value in defaults.items():
-        shown = "" if name == "index" else value
-        hint = str(fields[name].type).replace("typing.", "")
-        lines.append(
-            f"  {name:20s} {hint:18s} [{shown!r}]" if shown != "" else f"  {name:20s} {hint}"
-        )
+        hint = hints[name]
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            kind = "|".join(str(m.value) for m in hint)
+        else:
+            kind = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+        shown = "" if name == "index" or value == "" else f" [{value!r}]"
+        lines.append(f"  {name:20s} {kind}{shown}")
     return "\n".join(lines)
 
 
