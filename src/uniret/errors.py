@@ -54,6 +54,17 @@ def damaged(what: str, fix: str) -> Iterator[None]:
     except DamagedError:
         raise
     except _READ_FAILURES as exc:
-        detail = str(exc) if isinstance(exc, UniretError) else f"{type(exc).__name__}: {exc}"
-        detail = (detail.strip().splitlines() or [""])[0][:200]
-        raise DamagedError(f"{what} is damaged ({detail}); {fix}") from None
+        raise DamagedError(f"{what} is damaged ({_short(exc)}); {fix}") from None
+
+
+def _short(exc: BaseException) -> str:
+    """The gist of a low-level read error, on one short line."""
+    if isinstance(exc, UniretError):
+        text = str(exc)
+    elif "pickled" in str(exc):
+        text = "not a numpy array file"
+    else:
+        text = str(exc).rsplit("Error: ", 1)[-1]  # faiss: "Error in <signature> at ...: Error: "
+        text = f"{type(exc).__name__}: {text}"
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= 160 else line[:157] + "..."

@@ -60,7 +60,7 @@ def read_index_meta(index_dir: str | Path, kind: str | None = None) -> dict[str,
     path = Path(index_dir) / INDEX_META
     if not path.is_file():
         raise ArtifactError(f"{index_dir} is not a uniret index (no {INDEX_META})")
-    with damaged_index(index_dir, "`uniret index bm25` or `uniret index dense`"):
+    with damaged_index(index_dir, "uniret index bm25|dense"):
         meta = read_json(path)
         if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
@@ -75,7 +75,7 @@ def read_index_meta(index_dir: str | Path, kind: str | None = None) -> dict[str,
 
 def damaged_index(index_dir: str | Path, rebuild: str) -> contextlib.AbstractContextManager[None]:
     """Any failure to read the index's files becomes one error naming it and its fix."""
-    return damaged(f"index {index_dir}", f"rebuild it with {rebuild} --overwrite")
+    return damaged(f"index {index_dir}", f"rebuild it with `{rebuild} --overwrite`")
 
 
 def open_passages(

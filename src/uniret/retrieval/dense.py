@@ -104,7 +104,7 @@ class DenseRetriever:
         store = open_passages(index_dir, meta, passages)
         from uniret.models.biencoder import BiEncoderConfig
 
-        with damaged_index(index_dir, "`uniret index dense`"):
+        with damaged_index(index_dir, "uniret index dense"):
             encoder = meta["encoder"]
             name = model or encoder["model"]
             config = None if model else BiEncoderConfig.from_dict(encoder["biencoder"])
@@ -122,7 +122,7 @@ class DenseRetriever:
             )
         if device:
             biencoder.to(device)
-        with damaged_index(index_dir, "`uniret index dense`"):
+        with damaged_index(index_dir, "uniret index dense"):
             index = load_faiss(index_dir, faiss_config)
             if index.ntotal != len(store) or index.d != encoder["dim"]:
                 raise ArtifactError(
