@@ -369,3 +369,23 @@ def test_skip_invalid_skips_a_non_utf8_line(built: Path, tmp_path: Path) -> None
             str(out), "--skip-invalid"]  # fmt: skip
     assert main(argv) == 0
     assert [json.loads(x)["id"] for x in (out / bad.name).read_text().splitlines()] == ["1"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+@pytest.mark.parametrize("command", ["corpus", "retrieve", "evaluate"])
+def test_unwritable_output_is_one_line(
+    command: str, built: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    monkeypatch.chdir(built)
+    argv = {
+        "corpus": ["corpus", "build", "--knowledge", KILT, "--out", str(locked / "p")],
+        "retrieve": ["retrieve", "--index", "bm25", "--input", TREX, "--out", str(locked / "p")],
+        "evaluate": ["evaluate", "--gold", "kilt", "--pred", "pred", "--json", str(locked / "m")],
+    }[command]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write in {locked}: Permission denied" in err and len(err.splitlines()) == 1
+    assert not any(locked.iterdir())
