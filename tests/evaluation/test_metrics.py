@@ -25,7 +25,7 @@ def _pred(*ids: str, texts: list[str] | None = None) -> list[dict]:
 
 
 def test_design_worked_example() -> None:
-    # gold sets {1,2}, {5}, {7,9,11}; prediction [2,5,7,33,1,9,44,88] (DESIGN.md)
+    # gold sets {1,2}, {5}, {7,9,11}; prediction [2,5,7,33,1,9,44,88] (worked example)
     gold = _gold(["1", "2"], ["5"], ["7", "9", "11"])
     pred = _pred("2", "5", "7", "33", "1", "9", "44", "88")
     out = example_metrics(gold, pred, EvalConfig(ks=(1, 5)))

@@ -63,3 +63,31 @@ def test_duplicate_ids_and_skip_invalid(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="line 2"):
         read_examples(path)
     assert [e.input for e in read_examples(path, skip_invalid=True)] == ["q"]
+
+
+def test_gzipped_files_read_like_plain_ones(kilt_dir: Path, tmp_path: Path) -> None:
+    import gzip
+
+    from uniret.corpus.knowledge import ReadStats, iter_pages
+    from uniret.evaluation.evaluate import pair_files
+
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    for plain in kilt_dir.iterdir():
+        (packed / (plain.name + ".gz")).write_bytes(gzip.compress(plain.read_bytes()))
+    files = find_task_files(packed, "dev")
+    assert [(f.task, f.name) for f in files] == [
+        ("cfever", "cfever-dev-kilt.jsonl"),
+        ("hotpotqa", "hotpotqa-dev-kilt.jsonl"),
+        ("trex", "trex-dev-kilt.jsonl"),
+    ]
+    assert read_examples(files[2].path) == read_examples(kilt_dir / "trex-dev-kilt.jsonl")
+    plain_stats, packed_stats = ReadStats(), ReadStats()
+    pages = list(iter_pages(kilt_dir / "knowledge.jsonl", stats=plain_stats))
+    assert list(iter_pages(packed / "knowledge.jsonl.gz", stats=packed_stats)) == pages
+    assert packed_stats.sha256 == plain_stats.sha256  # same corpus hash, same cached indexes
+    pairs = pair_files(packed, kilt_dir)  # gold .gz matched with plain predictions by name
+    assert [(g.name, p.name) for g, p in pairs] == [
+        (f"{task}-dev-kilt.jsonl.gz", f"{task}-dev-kilt.jsonl")
+        for task in ("cfever", "hotpotqa", "trex")
+    ]

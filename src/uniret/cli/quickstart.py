@@ -70,26 +70,20 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     )
     bars: dict[str, tqdm] = {}
 
+    def bar(name: str, **kwargs: object) -> tqdm:
+        """One progress bar per step, made on its first event."""
+        if name not in bars:
+            bars[name] = tqdm(disable=args.quiet, **kwargs)
+        return bars[name]
+
     def on_encode(n: int, total: int) -> None:
-        bar = bars.setdefault(
-            "encode",
-            tqdm(
-                total=total,
-                unit=" passages",
-                desc="encode corpus",
-                disable=args.quiet,
-                smoothing=0.05,
-            ),
-        )
-        bar.update(n)
+        bar("encode", total=total, unit=" passages", desc="encode corpus", smoothing=0.05).update(n)
 
     def on_train(record: dict) -> None:
-        bar = bars.setdefault(
-            "train", tqdm(total=record["total"], unit=" steps", desc="train", disable=args.quiet)
-        )
-        bar.n = record["step"]
-        bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.1f}")
-        bar.refresh()
+        steps = bar("train", total=record["total"], unit=" steps", desc="train")
+        steps.n = record["step"]
+        steps.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.1f}")
+        steps.refresh()
 
     with work_folder(args.work):
         systems = run_pipeline(config, Callbacks(encode=on_encode, train=on_train))

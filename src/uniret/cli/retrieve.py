@@ -101,7 +101,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     from uniret.tasks.kilt import TaskFile, read_examples
     from uniret.tasks.registry import get_task
 
-    names = [Path(p).name for p in args.input]
+    names = [TaskFile.from_path(p).name for p in args.input]
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise UniretError(f"argument --input: two files are named {dup}; their outputs would clash")
@@ -111,16 +111,16 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise InputError(path, None, None, "no such task file")
         spec = get_task(args.task or TaskFile.from_path(path).task)
-        jobs.append((Path(path), spec, read_examples(path, skip_invalid=args.skip_invalid)))
+        examples = read_examples(path, skip_invalid=args.skip_invalid)
+        jobs.append((TaskFile.from_path(path), spec, examples))
     retriever = open_retriever(args)
     out = Path(args.out)
     with writing(out, Artifact.PREDICTIONS, overwrite=args.overwrite, adding=names) as staging:
         files = {}
-        for path, spec, examples in jobs:
+        for task_file, spec, examples in jobs:
+            path, name = task_file.path, task_file.name
             started = time.perf_counter()
-            with tqdm(
-                total=len(examples), unit=" queries", desc=path.name, disable=args.quiet
-            ) as bar:
+            with tqdm(total=len(examples), unit=" queries", desc=name, disable=args.quiet) as bar:
                 records = iter_predictions(
                     retriever,
                     examples,
@@ -129,10 +129,10 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
                     batch_size=args.batch_size,
                     progress=bar.update,
                 )
-                n = write_jsonl(staging / path.name, records)
+                n = write_jsonl(staging / name, records)
             seconds = time.perf_counter() - started
-            files[path.name] = {"input": str(path.resolve()), "task": spec.name, "queries": n}
-            print(f"{path.name}: {n} queries in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} q/s)")
+            files[name] = {"input": str(path.resolve()), "task": spec.name, "queries": n}
+            print(f"{name}: {n} queries in {seconds:.1f}s ({n / max(seconds, 1e-9):.0f} q/s)")
         old = out / PREDICTIONS_META
         earlier = read_json(old).get("files", {}) if old.is_file() else {}
         write_json(

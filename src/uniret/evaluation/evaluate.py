@@ -11,7 +11,7 @@ from typing import Any
 from uniret.errors import InputError
 from uniret.evaluation import metrics as m
 from uniret.io import iter_jsonl
-from uniret.tasks.kilt import SUFFIX, TaskFile, parse_example
+from uniret.tasks.kilt import TaskFile, find_task_files, parse_example
 
 logger = logging.getLogger(__name__)
 
@@ -216,13 +216,15 @@ def pair_files(gold: str | Path, pred: str | Path) -> list[tuple[Path, Path]]:
         return [(gold, pred)]
     if gold.is_dir() and pred.is_dir():
         pairs = [
-            (g, pred / g.name) for g in sorted(gold.glob(f"*{SUFFIX}")) if (pred / g.name).is_file()
+            (g.path, pred / g.name) for g in find_task_files(gold) if (pred / g.name).is_file()
         ]
         if not pairs:
             raise InputError(pred, None, None, f"no prediction file matches a gold file in {gold}")
         return pairs
     if gold.is_dir() and pred.is_file():
-        match = gold / pred.name
+        match = next(
+            (g.path for g in find_task_files(gold) if g.name == pred.name), gold / pred.name
+        )
         if not match.is_file():
             raise InputError(pred, None, None, f"no gold file named {pred.name} in {gold}")
         return [(match, pred)]

@@ -33,7 +33,7 @@ from typing import Any
 from uniret.config import build_config, config_to_dict, load_mapping
 from uniret.evaluation.evaluate import EvalConfig, evaluate_file
 from uniret.experiments.spec import CellSpec, ExperimentSpec, System
-from uniret.io import read_json, write_json
+from uniret.io import open_binary, read_json, write_json
 from uniret.tasks.kilt import TaskFile, find_task_files
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,10 @@ class Shared:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (streamed)."""
+    """sha256 of a file's bytes, decompressed if gzipped (streamed): a gzipped copy of a file
+    has the digest of the file."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_binary(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -70,10 +71,11 @@ def data_fingerprint(spec: ExperimentSpec) -> dict[str, str]:
     """Digest of every file of the benchmark folder a cell may read."""
     from uniret.pipeline import find_knowledge
 
-    files = [find_knowledge(spec.data_dir)]
-    files += [f.path for f in find_task_files(spec.data_dir, "train")]
-    files += [f.path for f in find_task_files(spec.data_dir, spec.split)]
-    return {p.name: file_digest(p) for p in sorted(set(files))}
+    knowledge = find_knowledge(spec.data_dir)
+    files = {knowledge.name.removesuffix(".gz"): knowledge}
+    for split in ("train", spec.split):
+        files.update({f.name: f.path for f in find_task_files(spec.data_dir, split)})
+    return {name: file_digest(files[name]) for name in sorted(files)}
 
 
 def train_settings(spec: ExperimentSpec, cell: CellSpec) -> dict[str, Any]:
@@ -384,7 +386,7 @@ class Runner:
         results: dict[str, Any] = {}
         config = EvalConfig(ks=self.spec.ks)
         for f in files:
-            pred = self.cell_dir(cell) / "pred" / f.path.name
+            pred = self.cell_dir(cell) / "pred" / f.name
             predict_file(retriever, f.path, pred, self.spec.k)
             report = evaluate_file(f.path, pred, config)
             results[f.task] = {

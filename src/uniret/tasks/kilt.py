@@ -15,11 +15,12 @@ from uniret.types import Example, Output, Provenance
 logger = logging.getLogger(__name__)
 
 SUFFIX = "-kilt.jsonl"
+GZ = ".gz"
 
 
 @dataclass(frozen=True)
 class TaskFile:
-    """A KILT task file and what its name says: ``<task>-<split>-kilt.jsonl``."""
+    """A KILT task file and what its name says: ``<task>-<split>-kilt.jsonl`` (or ``.jsonl.gz``)."""
 
     path: Path
     task: str
@@ -29,17 +30,25 @@ class TaskFile:
     def from_path(cls, path: str | Path) -> TaskFile:
         """Parse the task and split from the file name (``nq-dev-kilt.jsonl`` -> nq, dev)."""
         p = Path(path)
-        name = p.name
-        stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else p.stem
+        name = p.name.removesuffix(GZ)
+        stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else Path(name).stem
         task, _, split = stem.rpartition("-")
         if not task:
             task, split = stem, ""
         return cls(p, task, split)
 
+    @property
+    def name(self) -> str:
+        """The plain file name (``.gz`` dropped): predictions of this file are written under it."""
+        return self.path.name.removesuffix(GZ)
+
 
 def find_task_files(folder: str | Path, split: str | None = None) -> list[TaskFile]:
-    """All ``*-kilt.jsonl`` task files in ``folder`` (optionally of one split), sorted by name."""
-    files = [TaskFile.from_path(p) for p in sorted(Path(folder).glob(f"*{SUFFIX}"))]
+    """All task files (``*-kilt.jsonl``, or ``*-kilt.jsonl.gz`` where no plain copy exists) in
+    ``folder``, optionally of one split, sorted by name."""
+    paths = {p.name: p for p in Path(folder).glob(f"*{SUFFIX}{GZ}")}
+    paths.update({p.name + GZ: p for p in Path(folder).glob(f"*{SUFFIX}")})
+    files = [TaskFile.from_path(paths[n]) for n in sorted(paths)]
     return [f for f in files if split is None or f.split == split]
 
 

@@ -1,4 +1,5 @@
-"""Map KILT provenance to gold passages (DESIGN.md, "Positives")."""
+"""Map KILT provenance to gold passages: the passages overlapping a provenance paragraph
+range; for page-only provenance, the page's passages containing an answer, else its first."""
 
 from __future__ import annotations
 

