@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import write_jsonl
 from uniret.errors import InputError
-from uniret.evaluation.evaluate import EvalConfig, evaluate_file, format_table, pair_files
+from uniret.evaluation.evaluate import EvalConfig, evaluate_file, macro_average, pair_files
+from uniret.evaluation.tables import format_table
 
 GOLD = [
     {"id": "a", "input": "q1", "output": [{"provenance": [{"wikipedia_id": "1"}]}]},
@@ -80,3 +81,25 @@ def test_folders_pair_by_file_name_and_table(tmp_path: Path) -> None:
         "| bb | 1 | 0.0 |",
         "| **macro** | 2 | **50.0** |",
     ]
+
+
+def test_dev_and_test_files_are_named_by_split_with_a_macro_each(tmp_path: Path) -> None:
+    (tmp_path / "gold").mkdir()
+    (tmp_path / "pred").mkdir()
+    for name, pid in [("aa-dev", "1"), ("bb-dev", "2"), ("aa-test", "1"), ("bb-test", "1")]:
+        write_jsonl(tmp_path / "gold" / f"{name}-kilt.jsonl", GOLD[:1])
+        write_jsonl(tmp_path / "pred" / f"{name}-kilt.jsonl", [_pred("a", pid)])
+    reports = [
+        evaluate_file(g, p, EvalConfig(ks=(5,)))
+        for g, p in pair_files(tmp_path / "gold", tmp_path / "pred")
+    ]
+    assert format_table(reports, columns=("Rprec",)).splitlines()[2:] == [
+        "| aa (dev) | 1 | 100.0 |",
+        "| aa (test) | 1 | 100.0 |",
+        "| bb (dev) | 1 | 0.0 |",
+        "| bb (test) | 1 | 100.0 |",
+        "| **macro (dev)** | 2 | **50.0** |",
+        "| **macro (test)** | 2 | **100.0** |",
+    ]
+    macro = macro_average(reports)
+    assert macro["dev"]["Rprec"] == 0.5 and macro["test"]["Rprec"] == 1.0

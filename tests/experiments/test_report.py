@@ -99,3 +99,20 @@ def test_write_report_page_and_plots(results: dict, tmp_path: Path) -> None:
     assert "- A multi-task retriever beats BM25: **" in page
     assert "`full-multitask`" in page  # declared, not run
     assert read_json(tmp_path / "published" / "results.json")["cells"] == results["cells"]
+
+
+def test_claims_come_from_the_experiment_file(results: dict) -> None:
+    results["report"]["claims"] = [
+        {"a": "multi-task", "b": "BM25", "kind": "beats", "text": "MT beats BM25"},
+        {"a": "multi-task", "b": "task-specific", "kind": "matches", "text": "MT matches TS"},
+        {"a": "nobody", "b": "BM25", "kind": "beats", "text": "X", "missing": "not run"},
+        {"a": "nobody", "b": "BM25", "kind": "beats", "text": "Y"},
+    ]
+    lines = report.claims(results)[:4]
+    # multi-task − BM25: +37.5 macro (see the comparison table); task-specific is 75.0 vs 87.5
+    assert lines[0].startswith("- MT beats BM25: ") and "+37.5 [" in lines[0]
+    assert lines[1].startswith("- MT matches TS: **holds**") and "+12.5 [" in lines[1]
+    assert lines[2] == "- X: not run."
+    assert lines[3] == "- Y: not measured (cells missing)."
+    results["report"]["claims"] = []
+    assert not any(line.startswith("- MT") for line in report.claims(results))

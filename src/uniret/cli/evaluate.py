@@ -40,13 +40,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from uniret.evaluation.evaluate import (
-        EvalConfig,
-        evaluate_file,
-        format_table,
-        macro_average,
-        pair_files,
-    )
+    from uniret.evaluation.evaluate import EvalConfig, evaluate_file, macro_average, pair_files
+    from uniret.evaluation.tables import format_table
     from uniret.outputs import Artifact, check_output, writing
 
     if args.json:
@@ -70,7 +65,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "format": "uniret.metrics/1",
                     "config": {"ks": list(config.ks), "rank_keys": list(config.rank_keys)},
                     "tasks": [r.to_dict() for r in reports],
-                    "macro": macro_average(reports),
+                    "macro": macro_average(reports),  # per split
                 },
             )
         print(f"metrics written to {args.json}")

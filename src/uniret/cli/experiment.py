@@ -48,6 +48,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="work folder holding results.json")
     p.add_argument("--publish", action="store_true", help="as for `run`")
+    p.add_argument(
+        "--spec",
+        help="experiment file whose [report] section (comparisons, claims, ...) replaces the "
+        "one recorded in results.json (default: keep the recorded one)",
+    )
     p.set_defaults(func=cmd_experiment_report)
 
 
@@ -119,4 +124,9 @@ def _experiment_report(args: argparse.Namespace, results: dict) -> int:
 def cmd_experiment_report(args: argparse.Namespace) -> int:
     from uniret.io import read_json
 
-    return _experiment_report(args, read_json(Path(args.out) / "results.json"))
+    results = read_json(Path(args.out) / "results.json")
+    if args.spec:
+        from uniret.experiments.spec import load_experiment
+
+        results["report"] = load_experiment(args.spec).report
+    return _experiment_report(args, results)

@@ -53,7 +53,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from uniret.evaluation.evaluate import comparison_table
+    from uniret.evaluation.tables import comparison_table
     from uniret.outputs import work_folder
     from uniret.pipeline import Callbacks, PipelineConfig, run_pipeline
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from uniret.types import Page
@@ -54,9 +53,3 @@ def chunk_page(page: Page, config: ChunkConfig = ChunkConfig()) -> list[Chunk]:
         last = spans.pop()
         spans[-1] = (spans[-1][0], last[1])
     return [Chunk(" ".join(words[a:b]), paragraph_of[a], paragraph_of[b - 1]) for a, b in spans]
-
-
-def iter_chunks(pages: Iterator[Page], config: ChunkConfig) -> Iterator[tuple[Page, list[Chunk]]]:
-    """Pair each page with its chunks (pages without words give an empty list)."""
-    for page in pages:
-        yield page, chunk_page(page, config)

@@ -1,4 +1,4 @@
-"""Evaluate KILT prediction files against gold files: per-task metrics, macro average, table."""
+"""Evaluate KILT prediction files against gold files: per-task metrics and macro averages."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from uniret.errors import InputError
 from uniret.evaluation import metrics as m
+from uniret.evaluation.tables import macro_mean
 from uniret.io import iter_jsonl
 from uniret.tasks.kilt import TaskFile, find_task_files, parse_example
 
@@ -41,6 +42,7 @@ class TaskReport:
     """Metrics of one prediction file: means over queries, and per-query R-precision."""
 
     name: str
+    split: str
     gold: str
     pred: str
     queries: int
@@ -51,6 +53,7 @@ class TaskReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "split": self.split,
             "gold": self.gold,
             "pred": self.pred,
             "queries": self.queries,
@@ -204,9 +207,11 @@ def evaluate_file(
             per_query[n].append(scores[n])
     n_queries = len(gold)
     means = {n: (sum(v) / n_queries if n_queries else 0.0) for n, v in per_query.items()}
-    name = TaskFile.from_path(gold_path).task
+    info = TaskFile.from_path(gold_path)
     keep = {k: per_query[k] for k in ("Rprec", "recall@5") if k in per_query}
-    return TaskReport(name, str(gold_path), str(pred_path), n_queries, len(missing), means, keep)
+    return TaskReport(
+        info.task, info.split, str(gold_path), str(pred_path), n_queries, len(missing), means, keep
+    )
 
 
 def pair_files(gold: str | Path, pred: str | Path) -> list[tuple[Path, Path]]:
@@ -232,42 +237,10 @@ def pair_files(gold: str | Path, pred: str | Path) -> list[tuple[Path, Path]]:
     raise InputError(missing, None, None, "no such file or folder (or a file paired with a folder)")
 
 
-def macro_average(reports: Sequence[TaskReport]) -> dict[str, float]:
-    """Unweighted mean of each metric over tasks."""
-    if not reports:
-        return {}
-    keys = reports[0].metrics.keys()
-    return {k: sum(r.metrics[k] for r in reports) / len(reports) for k in keys}
-
-
-def format_table(
-    reports: Sequence[TaskReport],
-    columns: Sequence[str] = ("Rprec", "recall@5", "success_rate@5", "answer_in_context@5"),
-) -> str:
-    """A markdown table, one row per task plus the macro average, metrics in percent."""
-    header = "| task | queries | " + " | ".join(columns) + " |"
-    rule = "|---|---:|" + "---:|" * len(columns)
-    rows = [header, rule]
-    for r in reports:
-        cells = " | ".join(f"{100 * r.metrics.get(c, float('nan')):.1f}" for c in columns)
-        rows.append(f"| {r.name} | {r.queries} | {cells} |")
-    if len(reports) > 1:
-        macro = macro_average(reports)
-        cells = " | ".join(f"**{100 * macro.get(c, float('nan')):.1f}**" for c in columns)
-        rows.append(f"| **macro** | {sum(r.queries for r in reports)} | {cells} |")
-    return "\n".join(rows)
-
-
-def comparison_table(systems: dict[str, Sequence[TaskReport]], metric: str = "Rprec") -> str:
-    """Markdown: one row per task, one column per system, plus the macro average (percent)."""
-    names = list(systems)
-    tasks = [r.name for r in next(iter(systems.values()))]
-    rows = ["| task | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for i, task in enumerate(tasks):
-        cells = " | ".join(f"{100 * systems[n][i].metrics[metric]:.1f}" for n in names)
-        rows.append(f"| {task} | {cells} |")
-    macro = " | ".join(
-        f"**{100 * macro_average(systems[n]).get(metric, float('nan')):.1f}**" for n in names
-    )
-    rows.append(f"| **macro** | {macro} |")
-    return "\n".join(rows)
+def macro_average(reports: Sequence[TaskReport]) -> dict[str, dict[str, float]]:
+    """Per split, the unweighted mean of each metric over its task files."""
+    out: dict[str, dict[str, float]] = {}
+    for split in sorted({r.split for r in reports}):
+        group = [r for r in reports if r.split == split]
+        out[split] = {k: macro_mean(r.metrics[k] for r in group) or 0.0 for k in group[0].metrics}
+    return out

@@ -87,7 +87,10 @@ def success_at_k(rank: Sequence[RankItem], k: int) -> float:
 
 def first_answer_rank(texts: Sequence[str], answers: Sequence[str]) -> int | None:
     """0-based position of the first passage text holding a gold answer (SQuAD-normalised,
-    substring match), or None."""
+    substring match), or None.
+
+    answer_in_context@k = 1 if this position is < k, else 0 (computed once for every k).
+    """
     normalised = [a for a in (normalize_answer(x) for x in answers) if a]
     if not normalised:
         return None
@@ -96,13 +99,6 @@ def first_answer_rank(texts: Sequence[str], answers: Sequence[str]) -> int | Non
         if any(a in norm for a in normalised):
             return position
     return None
-
-
-def answer_in_context_at_k(texts: Sequence[str], answers: Sequence[str], k: int) -> float:
-    """answer_in_context@k = 1 if a SQuAD-normalised gold answer is a substring of one of the
-    SQuAD-normalised top-k passage texts, else 0."""
-    first = first_answer_rank(texts[:k], answers)
-    return float(first is not None)
 
 
 def entity_in_input(query: str, titles: Sequence[str]) -> float:

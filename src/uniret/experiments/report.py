@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from uniret.evaluation.significance import Interval, paired_bootstrap
+from uniret.evaluation.tables import MACRO, macro_mean, markdown_table, pct
 
 logger = logging.getLogger(__name__)
 
 Results = dict[str, Any]
-MACRO = "macro"
 
 
 # ---------------------------------------------------------------- selecting cells
@@ -72,10 +72,6 @@ def fewshot_runs(results: Results) -> dict[str, dict[str, dict[int, list[dict[st
 
 
 # ---------------------------------------------------------------- numbers
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def signed(iv: Interval) -> str:
     """``+5.6 [+3.1, +8.0]`` in points, starred when the interval excludes 0."""
     star = "*" if iv.significant else ""
@@ -84,9 +80,9 @@ def signed(iv: Interval) -> str:
 
 def macro(tasks: dict[str, dict[str, Any]], names: Sequence[str], metric: str) -> float | None:
     """Mean of a metric over ``names`` when the system has every one of them."""
-    if not names or any(t not in tasks for t in names):
+    if any(t not in tasks for t in names):
         return None
-    return sum(tasks[t]["metrics"][metric] for t in names) / len(names)
+    return macro_mean(tasks[t]["metrics"][metric] for t in names)
 
 
 def compare(
@@ -115,12 +111,6 @@ def mean_std(runs: list[dict[str, Any]], metric: str = "Rprec") -> tuple[float, 
 
 
 # ---------------------------------------------------------------- tables
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def main_table(results: Results, metric: str = "Rprec") -> str:
     """Tasks × systems of the main study, with the macro average."""
     systems = main_systems(results)
@@ -131,7 +121,7 @@ def main_table(results: Results, metric: str = "Rprec") -> str:
     ]
     macros = [macro(s, tasks, metric) for s in systems.values()]
     rows.append([f"**{MACRO}**"] + [f"**{pct(m)}**" if m is not None else "–" for m in macros])
-    return _table(["task", *systems], rows)
+    return markdown_table(["task", *systems], rows)
 
 
 def comparison_table(results: Results) -> str:
@@ -148,7 +138,7 @@ def comparison_table(results: Results) -> str:
             iv = compare(systems[a], systems[b], t, samples=samples)
             row.append(signed(iv) if iv else "–")
         rows.append(row)
-    return _table(["A − B (R-prec points)", *tasks, MACRO], rows)
+    return markdown_table(["A − B (R-prec points)", *tasks, MACRO], rows)
 
 
 def fewshot_table(results: Results, task: str) -> str:
@@ -176,7 +166,7 @@ def fewshot_table(results: Results, task: str) -> str:
             row.append("–")
         rows.append(row)
     header = ["k", *starts] + ([f"{starts[1]} − {starts[0]}"] if len(starts) == 2 else [])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def fewshot_wins(results: Results) -> dict[int, tuple[int, int, int]]:
@@ -218,7 +208,7 @@ def downstream_table(results: Results) -> str:
                     for s in names
                 ]
             )
-    return _table(["task @k", *names], rows)
+    return markdown_table(["task @k", *names], rows)
 
 
 def timing_table(results: Results) -> tuple[str, dict[str, float]]:
@@ -231,7 +221,7 @@ def timing_table(results: Results) -> tuple[str, dict[str, float]]:
         groups.setdefault(group, []).append(record["wall_s"])
         totals["full" if "full" in tags else "query side"] += record["wall_s"]
     rows = [[g, str(len(v)), f"{sum(v) / 60:.1f}", f"{max(v):.0f}"] for g, v in groups.items()]
-    return _table(["cells (tag)", "cells", "minutes", "longest cell (s)"], rows), totals
+    return markdown_table(["cells (tag)", "cells", "minutes", "longest cell (s)"], rows), totals
 
 
 # ---------------------------------------------------------------- reading
@@ -248,7 +238,13 @@ def _verdict(iv: Interval | None, claim: str) -> str:
 
 
 def claims(results: Results) -> list[str]:
-    """One line per claim of the paper, with the measured macro difference and its CI."""
+    """One line per claim of the paper, with the measured macro difference and its CI.
+
+    The pairwise claims are data: ``[report] claims`` of the experiment file, each
+    ``{a, b, kind = "beats" | "matches", text, missing?}`` (``missing``: what to say when a
+    system was not run). The low-data, zero-shot and downstream lines follow from
+    ``[report] fewshot`` and ``downstream``.
+    """
     systems = main_systems(results)
     tasks = all_tasks(results)
     samples = int(results.get("bootstrap", 1000))
@@ -259,41 +255,13 @@ def claims(results: Results) -> list[str]:
         return compare(systems[a], systems[b], tasks, samples=samples)
 
     lines = []
-    checks = [
-        ("multi-task", "BM25", "beats", "A multi-task retriever beats BM25"),
-        ("multi-task", "base", "beats", "Multi-task training beats the untrained base model"),
-        (
-            "multi-task",
-            "task-specific",
-            "matches",
-            "One multi-task retriever matches task-specific ones",
-        ),
-        (
-            "multi-task",
-            "multi-task, per-task query encoders",
-            "matches",
-            "Per-task query encoders are not needed (a shared one matches them)",
-        ),
-        (
-            "multi-task, adversarial round",
-            "multi-task, sampled negatives",
-            "beats",
-            "A second round with adversarial confounders improves on the first",
-        ),
-        (
-            "full: multi-task",
-            "full: task-specific",
-            "matches",
-            "Full mode: multi-task matches task-specific",
-        ),
-    ]
-    for a, b, kind, text in checks:
+    for claim in results.get("report", {}).get("claims", []):
+        a, b, kind, text = claim["a"], claim["b"], claim["kind"], claim["text"]
         result = iv(a, b)
-        text_iv = f"`{a}` − `{b}`"
-        if result is None and a.startswith("full"):
-            lines.append(f"- {text}: not run yet (opt-in cells tagged `full`).")
+        if result is None and claim.get("missing"):
+            lines.append(f"- {text}: {claim['missing']}.")
             continue
-        where = f" ({text_iv}, macro R-prec: {signed(result)})" if result else ""
+        where = f" (`{a}` − `{b}`, macro R-prec: {signed(result)})" if result else ""
         lines.append(f"- {text}: {_verdict(result, kind)}{where}.")
     wins = fewshot_wins(results)
     for k in (16, 64):

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from uniret.errors import ArtifactError
+from uniret.errors import ArtifactError, damaged
 from uniret.models.encoder import Encoder, Pooling, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
 BIENCODER_FILE = "uniret_biencoder.json"
+BIENCODER_FORMAT = "uniret.biencoder/1"
 DPR_TEMPLATE = "{title} {sep} {text}"
 ST_TEMPLATE = "{title}. {text}"
 DEFAULT_QUERY = "default"
@@ -109,7 +110,7 @@ class BiEncoder(nn.Module):
         folder = Path(name_or_path)
         saved = folder / BIENCODER_FILE
         if saved.is_file():
-            stored = BiEncoderConfig.from_dict(json.loads(saved.read_text())["config"])
+            stored = BiEncoderConfig.from_dict(read_biencoder_file(saved)["config"])
             passage = Encoder.from_pretrained(str(folder / "passage"))
             queries = None
             if stored.mode is not QueryMode.SHARED:
@@ -134,7 +135,11 @@ class BiEncoder(nn.Module):
         self.passage_encoder.save(target / "passage")
         for name, encoder in self.query_encoders.items():
             encoder.save(target / "query" / name)
-        meta = {"config": self.config.to_dict(), "passage_encoder": self.passage_encoder.settings()}
+        meta = {
+            "format": BIENCODER_FORMAT,
+            "config": self.config.to_dict(),
+            "passage_encoder": self.passage_encoder.settings(),
+        }
         (target / BIENCODER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
     def query_encoder(self, task: str | None = None) -> Encoder:
@@ -194,3 +199,17 @@ def _embed(encoder: Encoder, texts: list[str], max_length: int, batch_size: int)
             out[start : start + len(vectors)] = vectors.float().cpu().numpy()
     encoder.train(was_training)
     return out
+
+
+def read_biencoder_file(path: Path) -> dict[str, Any]:
+    """A model folder's ``uniret_biencoder.json``, checked. Files without ``format`` come from
+    the first release and read as ``uniret.biencoder/1``."""
+    with damaged(f"model {path.parent}", "train or save it again"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found = data.get("format", BIENCODER_FORMAT)
+        if found != BIENCODER_FORMAT:
+            raise ArtifactError(
+                f"{path.name}: format {found!r}, this uniret reads {BIENCODER_FORMAT}"
+            )
+        BiEncoderConfig.from_dict(data["config"])
+    return data

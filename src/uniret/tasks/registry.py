@@ -97,7 +97,7 @@ def get_task(name: str) -> TaskSpec:
     try:
         return _TASKS[name]
     except KeyError:
-        known = ", ".join(sorted(_TASKS))
+        known = ", ".join(known_tasks())
         raise UnknownTaskError(
             f"unknown task {name!r}; known tasks: {known}. "
             "Name the file <task>-<split>-kilt.jsonl after a known task, pass --task, "
