@@ -139,6 +139,21 @@ def test_quickstart_full_pipeline_with_tiny_model(
     assert main(cmd) == 0  # rerun: nothing retrained
     assert (work / "multitask" / "train_log.json").stat().st_mtime_ns == trained
     assert capsys.readouterr().out.split("done in")[0] == out.split("done in")[0]
+    # every system of the table is a bundle: `retrieve --retriever` reproduces its predictions
+    bundles = sorted(p.name for p in (work / "retrievers").glob("*.json"))
+    assert bundles == [
+        "base.json",
+        "bm25+base.json",
+        "bm25+multi-task.json",
+        "bm25.json",
+        "multi-task.json",
+    ]
+    dev = str(kilt_dir / "trex-dev-kilt.jsonl")
+    bundle = str(work / "retrievers" / "bm25+multi-task.json")
+    argv = ["-q", "retrieve", "--retriever", bundle, "--input", dev, "--out", str(tmp_path / "p")]
+    assert main([*argv, "--k", "5"]) == 0
+    ours = (tmp_path / "p" / "trex-dev-kilt.jsonl").read_text()
+    assert ours == (work / "predictions" / "bm25+multi-task" / "trex-dev-kilt.jsonl").read_text()
 
 
 def test_experiment_run_dry_run_report_and_publish(

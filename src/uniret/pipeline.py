@@ -13,7 +13,8 @@ from uniret.corpus.store import META_FILE, PassageStore, build_passage_store
 from uniret.defaults import DEFAULT_MODEL
 from uniret.evaluation.evaluate import EvalConfig, TaskReport, evaluate_file
 from uniret.io import read_json
-from uniret.retrieval.base import INDEX_META, Retriever
+from uniret.retrieval.base import INDEX_META
+from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.predict import predict_file
 from uniret.retrieval.sparse import BM25Retriever, build_bm25_index
 from uniret.sparse.bm25 import BM25Config
@@ -21,6 +22,7 @@ from uniret.tasks.kilt import find_task_files
 
 logger = logging.getLogger(__name__)
 
+RETRIEVERS_DIR = "retrievers"
 KNOWLEDGE_NAMES = (
     "knowledge.jsonl",
     "knowledge.jsonl.gz",
@@ -148,18 +150,21 @@ def ensure_multitask(index_dir: Path, config: PipelineConfig, callbacks: Callbac
 
 
 def evaluate_system(
-    name: str, retriever_factory: Callable[[], Retriever], stamp: dict, config: PipelineConfig
+    bundle: RetrieverBundle, stamp: dict, config: PipelineConfig
 ) -> list[TaskReport]:
-    """Predict (unless predictions for the same ``stamp`` exist) and evaluate every task file."""
+    """Write the system's bundle (``WORK/retrievers/NAME.json``), predict (unless predictions
+    for the same ``stamp`` exist) and evaluate every task file."""
     from uniret.io import write_json
+    from uniret.retrieval.loader import open_bundle
 
+    bundle.save(config.work_dir / RETRIEVERS_DIR / f"{bundle.name}.json")
     task_files = find_task_files(config.data_dir, config.split)
-    pred_dir = config.work_dir / "predictions" / name
+    pred_dir = config.work_dir / "predictions" / bundle.name
     stamp_file = pred_dir / "stamp.json"
     stamp = {**stamp, "k": config.k, "files": [f.name for f in task_files]}
     fresh = stamp_file.is_file() and read_json(stamp_file) == stamp
     if not fresh:
-        retriever = retriever_factory()
+        retriever = open_bundle(bundle)
         for task_file in task_files:
             predict_file(retriever, task_file.path, pred_dir / task_file.name, config.k)
         write_json(stamp_file, stamp)
@@ -169,46 +174,42 @@ def evaluate_system(
 def run_pipeline(
     config: PipelineConfig, callbacks: Callbacks | None = None
 ) -> dict[str, list[TaskReport]]:
-    """Every system of the main job, evaluated; artifacts cached under ``work_dir``."""
-    from uniret.retrieval.loader import load_retriever
-
+    """Every system of the main job, evaluated; artifacts cached under ``work_dir``, each
+    system also written as a retriever bundle (``WORK/retrievers/<name>.json``)."""
     callbacks = callbacks or Callbacks()
     knowledge = find_knowledge(config.data_dir)
     store = ensure_passages(knowledge, config.work_dir / "passages", config.chunking)
-    bm25_dir = config.work_dir / "index-bm25"
-    ensure_bm25(store, bm25_dir, config.bm25)
+    bm25 = str(config.work_dir / "index-bm25")
+    ensure_bm25(store, Path(bm25), config.bm25)
     if not find_task_files(config.data_dir, config.split):
         raise FileNotFoundError(f"no *-{config.split}-kilt.jsonl task files in {config.data_dir}")
     systems: dict[str, list[TaskReport]] = {}
     corpus = {"corpus": store.corpus_hash}
     systems["BM25"] = evaluate_system(
-        "bm25", lambda: load_retriever(bm25_dir), {**corpus, "bm25": asdict(config.bm25)}, config
+        RetrieverBundle("bm25", (bm25,)), {**corpus, "bm25": asdict(config.bm25)}, config
     )
     if not config.dense:
         return systems
-    index_dir = ensure_base_index(store, config, callbacks)
+    index = str(ensure_base_index(store, config, callbacks))
     base_stamp = {**corpus, "model": config.base_model}
     systems["base (zero-shot)"] = evaluate_system(
-        "base", lambda: load_retriever(index_dir), base_stamp, config
+        RetrieverBundle("base", (index,)), base_stamp, config
     )
     systems["BM25 + base (RRF)"] = evaluate_system(
-        "hybrid-base", lambda: load_retriever([bm25_dir, index_dir]), base_stamp, config
+        RetrieverBundle("bm25+base", (bm25, index)), base_stamp, config
     )
     if config.train_config is None:
         return systems
-    model_dir = ensure_multitask(index_dir, config, callbacks)
+    model = str(ensure_multitask(Path(index), config, callbacks))
     trained = {
         **corpus,
-        "model": str(model_dir),
-        "trained": (model_dir / "train_log.json").stat().st_mtime_ns,
+        "model": model,
+        "trained": (Path(model) / "train_log.json").stat().st_mtime_ns,
     }
     systems["multi-task (query side)"] = evaluate_system(
-        "multitask", lambda: load_retriever(index_dir, model=str(model_dir)), trained, config
+        RetrieverBundle("multi-task", (index,), model=model), trained, config
     )
     systems["BM25 + multi-task (RRF)"] = evaluate_system(
-        "hybrid-multitask",
-        lambda: load_retriever([bm25_dir, index_dir], model=str(model_dir)),
-        trained,
-        config,
+        RetrieverBundle("bm25+multi-task", (bm25, index), model=model), trained, config
     )
     return systems

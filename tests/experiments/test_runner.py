@@ -95,6 +95,10 @@ def test_run_writes_results_then_reruns_from_cache(experiment: Path, tmp_path: P
     assert not (work / "cells" / "fewshot-trex-k1" / "model" / "query").exists()
     assert not list((work / "cells").rglob("checkpoint"))
     assert read_json(work / "results.json")["cells"]["bm25"] == results["cells"]["bm25"]
+    # a bundle per cell whose retriever can still be opened (the few-shot model was dropped)
+    bundles = sorted(p.stem for p in (work / "retrievers").glob("*.json"))
+    assert bundles == ["base", "bm25", "multitask"]
+    assert read_json(work / "retrievers" / "multitask.json")["model"] == "../cells/multitask/model"
 
     again, second = _events(experiment, work)
     assert again == [("cached", n) for n in ("bm25", "base", "multitask", "fewshot-trex-k1")]

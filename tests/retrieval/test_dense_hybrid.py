@@ -209,3 +209,24 @@ def test_cli_mine_with_a_dense_model(dense_index: Path, kilt_dir: Path, tmp_path
     store = PassageStore(json.loads((dense_index / "meta.json").read_text())["passages"]["path"])
     gold_pages = {store.get(p).wikipedia_id for p in mined[0].positives}
     assert all(store.get(n).wikipedia_id not in gold_pages for n in mined[0].negatives)
+
+
+def test_bundle_round_trip_opens_the_same_hybrid(tmp_path: Path, kilt_dir: Path) -> None:
+    from uniret.retrieval.bundle import RetrieverBundle
+
+    cli_corpus_and_bm25(kilt_dir, tmp_path / "work" / "passages", tmp_path / "work" / "bm25")
+    bm25 = str(tmp_path / "work" / "bm25")
+    fusion = FusionConfig(method=Fusion.WEIGHTED, weights=(0.3, 0.7), depth=7)
+    bundle = RetrieverBundle("twice", (bm25, bm25), fusion=fusion)
+    path = bundle.save(tmp_path / "work" / "retrievers" / "twice.json")
+    saved = json.loads(path.read_text())
+    assert saved["indexes"] == ["../bm25", "../bm25"]  # relative: the folder moves as one
+    moved = tmp_path / "moved"
+    (tmp_path / "work").rename(moved)
+    loaded = RetrieverBundle.load(moved / "retrievers" / "twice.json")
+    assert loaded.fusion == fusion and loaded.name == "twice"
+    assert [Path(i).resolve() for i in loaded.indexes] == [(moved / "bm25").resolve()] * 2
+    direct = load_retriever([moved / "bm25", moved / "bm25"], fusion=fusion)
+    via = load_retriever(moved / "retrievers" / "twice.json")
+    query = ["Marie Curie place of birth"]
+    assert via.search(query, 3) == direct.search(query, 3)

@@ -14,16 +14,22 @@ from uniret.errors import InputError, UniretError
 
 if TYPE_CHECKING:
     from uniret.retrieval.base import Retriever
+    from uniret.retrieval.bundle import RetrieverBundle
 
 PREDICTIONS_META = "meta.json"
 
 
 def add_retriever_args(p: argparse.ArgumentParser, *, fusion: bool = True) -> None:
-    """The flags that choose a retriever: one or two indexes, a query model, fusion."""
+    """The flags that choose a retriever: a bundle file, or indexes, a query model, fusion."""
+    p.add_argument(
+        "--retriever",
+        metavar="FILE",
+        help="a retriever bundle (e.g. WORK/retrievers/bm25+base.json written by quickstart or "
+        "an experiment): indexes, query model and fusion in one file",
+    )
     p.add_argument(
         "--index",
         action="append",
-        required=True,
         help="index folder (BM25 or dense); give it twice for hybrid retrieval",
     )
     p.add_argument("--model", help="query encoder for a dense index (default: the one in its meta)")
@@ -73,11 +79,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_retrieve)
 
 
-def open_retriever(args: argparse.Namespace) -> Retriever:
-    """The retriever the flags of :func:`add_retriever_args` describe."""
+def retriever_bundle(args: argparse.Namespace) -> RetrieverBundle:
+    """The retriever the flags of :func:`add_retriever_args` describe, as a bundle."""
+    from uniret.retrieval.bundle import RetrieverBundle
     from uniret.retrieval.hybrid import Fusion, FusionConfig
-    from uniret.retrieval.loader import load_retriever
 
+    if args.retriever:
+        if args.index or args.model:
+            raise UniretError("argument --retriever: give either a bundle or --index/--model")
+        if not Path(args.retriever).is_file():
+            raise InputError(args.retriever, None, None, "no such retriever bundle file")
+        return RetrieverBundle.load(args.retriever)
+    if not args.index:
+        raise UniretError("give --index (once, or twice for a hybrid) or --retriever FILE")
     weights = getattr(args, "weights", ())
     if weights and len(weights) != len(args.index):
         raise UniretError(
@@ -89,9 +103,21 @@ def open_retriever(args: argparse.Namespace) -> Retriever:
         rrf_c=getattr(args, "rrf_c", 60.0),
         weights=weights,
     )
-    return load_retriever(
-        args.index, model=args.model, passages=args.passages, fusion=fusion, device=args.device
+    return RetrieverBundle(
+        name="+".join(Path(i).name for i in args.index),
+        indexes=tuple(args.index),
+        model=args.model,
+        passages=args.passages,
+        fusion=fusion,
     )
+
+
+def open_retriever(args: argparse.Namespace) -> tuple[RetrieverBundle, Retriever]:
+    """The retriever the flags describe, opened (with its bundle, for the record)."""
+    from uniret.retrieval.loader import open_bundle
+
+    bundle = retriever_bundle(args)
+    return bundle, open_bundle(bundle, device=args.device)
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
@@ -113,7 +139,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         spec = get_task(args.task or TaskFile.from_path(path).task)
         examples = read_examples(path, skip_invalid=args.skip_invalid)
         jobs.append((TaskFile.from_path(path), spec, examples))
-    retriever = open_retriever(args)
+    bundle, retriever = open_retriever(args)
     out = Path(args.out)
     with writing(out, Artifact.PREDICTIONS, overwrite=args.overwrite, adding=names) as staging:
         files = {}
@@ -140,10 +166,11 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
             {
                 "format": "uniret.predictions/1",
                 "retriever": {
-                    "index": [str(Path(i).resolve()) for i in args.index],
-                    "model": args.model,
-                    "fusion": args.fusion if len(args.index) > 1 else None,
-                    "weights": list(args.weights),
+                    "name": bundle.name,
+                    "indexes": [str(Path(i).resolve()) for i in bundle.indexes],
+                    "model": bundle.model,
+                    "fusion": str(bundle.fusion.method) if len(bundle.indexes) > 1 else None,
+                    "weights": list(bundle.fusion.weights),
                     "k": args.k,
                 },
                 "files": {**earlier, **files},

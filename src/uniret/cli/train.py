@@ -202,7 +202,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         raise UniretError(
             f"argument --rank-from: must be below --depth ({args.depth}), got {args.rank_from}"
         )
-    retriever = open_retriever(args)
+    bundle, retriever = open_retriever(args)
     examples = build_examples(args.input, retriever.store)
     if not examples:
         raise UniretError(
@@ -223,8 +223,9 @@ def cmd_mine(args: argparse.Namespace) -> int:
             tmp / "meta.json",
             {
                 "format": "uniret.mined/1",
-                "index": [str(Path(i).resolve()) for i in args.index],
-                "model": args.model,
+                "retriever": bundle.name,
+                "index": [str(Path(i).resolve()) for i in bundle.indexes],
+                "model": bundle.model,
                 "inputs": [str(Path(i).resolve()) for i in args.input],
                 "mining": dataclasses.asdict(config),
             },

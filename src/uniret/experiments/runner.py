@@ -4,6 +4,7 @@ Layout under the work folder::
 
     shared/            passages, BM25 index, base-model embeddings + dense index (built once)
     cells/<name>/      started.json, mined/, model/, emb/ + index/ (full mode), pred/, cell.json
+    retrievers/<name>.json   the cell's retriever as a bundle, where its model is kept
     results.json       every finished cell of the experiment (see ``report.py`` for the tables)
 
 A cell is done when its ``cell.json`` holds the current key. A cell whose ``started.json``
@@ -34,11 +35,14 @@ from uniret.config import build_config, config_to_dict, load_mapping
 from uniret.evaluation.evaluate import EvalConfig, evaluate_file
 from uniret.experiments.spec import CellSpec, ExperimentSpec, System
 from uniret.io import open_binary, read_json, write_json
+from uniret.retrieval.bundle import RetrieverBundle
+from uniret.retrieval.loader import open_bundle
 from uniret.tasks.kilt import TaskFile, find_task_files
 
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
+RETRIEVERS_DIR = "retrievers"
 CELL_FILE = "cell.json"
 STARTED_FILE = "started.json"
 PER_QUERY = ("Rprec", "recall@5")
@@ -258,13 +262,15 @@ class Runner:
             model, record["train"] = self._train(cell, shared, examples)
             if record["train"]["config"]["mode"] == "full":
                 index = self._encode(cell, shared, model)
-        retriever = self._retriever(cell.system, shared, index, model)
-        record["results"] = self._evaluate(cell, retriever)
+        bundle = self._bundle(cell, shared, index, model)
+        record["results"] = self._evaluate(cell, open_bundle(bundle))
         record["wall_s"] = round(time.perf_counter() - clock, 2)
         record["finished"] = _now()
         record["commit"] = commit(self.spec.path.resolve().parent)
         record["machine"] = machine()
         self._tidy(cell, folder)
+        if bundle.model is None or (Path(bundle.model) / "passage").is_dir():  # weights kept
+            bundle.save(self.work / RETRIEVERS_DIR / f"{cell.name}.json")
         write_json(folder / CELL_FILE, record)
         started.unlink()
         return record
@@ -363,15 +369,17 @@ class Runner:
         )
         return build_dense_index(folder / "emb", folder / "index")
 
-    def _retriever(self, system: System, shared: Shared, index: Path, model: Path | None) -> Any:
-        from uniret.retrieval.loader import load_retriever
-
+    def _bundle(
+        self, cell: CellSpec, shared: Shared, index: Path, model: Path | None
+    ) -> RetrieverBundle:
+        """The cell's retriever as a bundle; kept in ``OUT/retrievers/NAME.json`` when the
+        cell's model weights are kept (``uniret retrieve --retriever`` opens it)."""
         name = str(model) if model else None
-        if system is System.BM25:
-            return load_retriever(shared.bm25)
-        if system is System.HYBRID:
-            return load_retriever([shared.bm25, index], model=name)
-        return load_retriever(index, model=name)
+        if cell.system is System.BM25:
+            return RetrieverBundle(cell.name, (str(shared.bm25),))
+        if cell.system is System.HYBRID:
+            return RetrieverBundle(cell.name, (str(shared.bm25), str(index)), model=name)
+        return RetrieverBundle(cell.name, (str(index),), model=name)
 
     def _evaluate(self, cell: CellSpec, retriever: Any) -> dict[str, Any]:
         from uniret.retrieval.predict import predict_file

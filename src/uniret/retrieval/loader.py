@@ -1,7 +1,8 @@
-"""Open a retriever from one or more index directories: the Python entry point.
+"""Open a retriever from index directories or a retriever bundle: the Python entry point.
 
-from uniret.retrieval.loader import load_retriever
-retriever = load_retriever(["runs/index-bm25", "runs/index-dense"])
+from uniret import load_retriever
+retriever = load_retriever(["runs/index-bm25", "runs/index-dense"])   # a hybrid
+retriever = load_retriever("runs/quickstart/retrievers/bm25+multi-task.json")  # a bundle
 hits = retriever.search(["where was Marie Curie born"], k=10)[0]
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from uniret.errors import UniretError
 from uniret.retrieval.base import Retriever, read_index_meta
+from uniret.retrieval.bundle import RetrieverBundle, is_bundle
 from uniret.retrieval.hybrid import FusionConfig, HybridRetriever
 
 
@@ -23,15 +25,29 @@ def load_retriever(
     fusion: FusionConfig = FusionConfig(),
     device: str | None = None,
 ) -> Retriever:
-    """One index gives its own retriever (BM25 or dense); several give a hybrid of them.
+    """One index gives its own retriever (BM25 or dense); several give a hybrid of them; a
+    retriever bundle file (:mod:`uniret.retrieval.bundle`) gives the retriever it names.
 
     ``model`` replaces the query encoder named in a dense index's meta.json.
     """
     dirs = [index_dirs] if isinstance(index_dirs, str | Path) else list(index_dirs)
+    if len(dirs) == 1 and is_bundle(dirs[0]):
+        return open_bundle(RetrieverBundle.load(dirs[0]), device=device)
     retrievers = [_open(d, model, passages, device) for d in dirs]
     if len(retrievers) == 1:
         return retrievers[0]
     return HybridRetriever(retrievers, fusion)
+
+
+def open_bundle(bundle: RetrieverBundle, *, device: str | None = None) -> Retriever:
+    """The retriever a bundle names."""
+    return load_retriever(
+        bundle.indexes,
+        model=bundle.model,
+        passages=bundle.passages,
+        fusion=bundle.fusion,
+        device=device,
+    )
 
 
 def _open(
