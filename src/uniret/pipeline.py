@@ -12,12 +12,12 @@ from uniret.corpus.chunking import ChunkConfig
 from uniret.corpus.store import META_FILE, PassageStore, build_passage_store
 from uniret.defaults import DEFAULT_MODEL
 from uniret.evaluation.evaluate import EvalConfig, TaskReport, evaluate_file
+from uniret.index.bm25 import BM25Config, build_bm25_index
+from uniret.index.meta import BM25, DENSE, INDEX_META, read_index_meta
 from uniret.io import read_json
-from uniret.retrieval.base import INDEX_META
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.predict import predict_file
-from uniret.retrieval.sparse import BM25Retriever, build_bm25_index
-from uniret.sparse.bm25 import BM25Config
+from uniret.retrieval.sparse import BM25Retriever
 from uniret.tasks.kilt import find_task_files
 
 logger = logging.getLogger(__name__)
@@ -79,12 +79,9 @@ def ensure_passages(
 
 def ensure_bm25(store: PassageStore, out_dir: Path, config: BM25Config) -> BM25Retriever:
     """Reuse the BM25 index at ``out_dir`` if it covers this corpus with this config."""
-    meta_path = out_dir / INDEX_META
-    if meta_path.is_file():
-        meta = read_json(meta_path)
-        if meta["passages"]["corpus_hash"] == store.corpus_hash and meta.get("bm25") == asdict(
-            config
-        ):
+    if (out_dir / INDEX_META).is_file():
+        meta = read_index_meta(out_dir, BM25)
+        if meta.passages.corpus_hash == store.corpus_hash and meta.bm25 == asdict(config):
             logger.info("reusing BM25 index at %s", out_dir)
             return BM25Retriever.load(out_dir, store.directory)
     build_bm25_index(store, out_dir, config, overwrite=True)
@@ -101,17 +98,19 @@ class Callbacks:
 
 def ensure_base_index(store: PassageStore, config: PipelineConfig, callbacks: Callbacks) -> Path:
     """Encode the corpus with the base model (resumable) and build an exact FAISS index."""
+    from uniret.index.dense import build_dense_index
     from uniret.index.encode import EncodeConfig, encode_shard
     from uniret.models.biencoder import BiEncoder
-    from uniret.retrieval.dense import build_dense_index
 
     emb_dir = config.work_dir / "emb-base"
     index_dir = config.work_dir / "index-base"
     if (index_dir / INDEX_META).is_file():
-        meta = read_json(index_dir / INDEX_META)
+        meta = read_index_meta(index_dir, DENSE)
+        encoder = meta.encoder
         if (
-            meta["passages"]["corpus_hash"] == store.corpus_hash
-            and meta["encoder"]["model"] == config.base_model
+            meta.passages.corpus_hash == store.corpus_hash
+            and encoder is not None
+            and encoder.model == config.base_model
         ):
             logger.info("reusing dense index at %s", index_dir)
             return index_dir

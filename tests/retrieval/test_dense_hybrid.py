@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,14 @@ from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
+from uniret.index.bm25 import build_bm25_index
+from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
 from uniret.index.faiss_index import IndexConfig, IndexType
 from uniret.models.biencoder import BiEncoder
-from uniret.retrieval.dense import DenseRetriever, build_dense_index
+from uniret.retrieval.dense import DenseRetriever
 from uniret.retrieval.hybrid import Fusion, FusionConfig, HybridRetriever, fuse
 from uniret.retrieval.loader import load_retriever
-from uniret.retrieval.sparse import build_bm25_index
 from uniret.types import Hit
 
 
@@ -230,3 +232,48 @@ def test_bundle_round_trip_opens_the_same_hybrid(tmp_path: Path, kilt_dir: Path)
     via = load_retriever(moved / "retrievers" / "twice.json")
     query = ["Marie Curie place of birth"]
     assert via.search(query, 3) == direct.search(query, 3)
+
+
+def test_frozen_vectors_come_from_the_embeddings_not_a_lossy_index(
+    dense_index: Path, tmp_path: Path
+) -> None:
+    from uniret.index.dense import DenseIndex
+    from uniret.index.encode import load_embeddings
+
+    exact = load_embeddings(tmp_path / "emb").vectors
+    cfg = IndexConfig(type=IndexType.IVFPQ, nlist=2, pq_m=4, pq_bits=4, nprobe=2)
+    ivfpq = DenseIndex.open(build_dense_index(tmp_path / "emb", tmp_path / "pq", cfg))
+    assert not np.allclose(ivfpq.faiss.reconstruct_n(0, len(exact)), exact)  # PQ is lossy
+    np.testing.assert_array_equal(ivfpq.vectors(), exact)  # read from the embeddings
+    flat = DenseIndex.open(dense_index)
+    shutil.rmtree(tmp_path / "emb")  # gone: an exact index reconstructs, a PQ one refuses
+    np.testing.assert_array_equal(flat.vectors(), exact)
+    with pytest.raises(ArtifactError, match="IVF-PQ index holds only compressed codes"):
+        ivfpq.vectors()
+
+
+def test_each_retriever_formats_raw_task_inputs_itself(
+    dense_index: Path, tmp_path: Path, kilt_dir: Path, tiny_model: str
+) -> None:
+    from uniret.models.biencoder import BiEncoderConfig, QueryMode
+    from uniret.retrieval.sparse import BM25Retriever
+
+    cli_corpus_and_bm25(kilt_dir, tmp_path / "p", tmp_path / "bm25")
+    bm25 = BM25Retriever.load(tmp_path / "bm25")
+    raw = "Marie Curie [SEP] place of birth"  # BM25 drops [SEP] for slot filling
+    assert bm25.search([raw], 5, task="trex") == bm25.search(["Marie Curie place of birth"], 5)
+    # per-task query towers: each task's queries get its own tower's separator
+    base = BiEncoder.from_pretrained(tiny_model)
+    model = BiEncoder(
+        base.passage_encoder, BiEncoderConfig(mode=QueryMode.PER_TASK, tasks=("trex", "grec"))
+    )
+    model.query_encoder("grec").tokenizer.sep_token = "[MASK]"
+    assert model.format_queries([raw], "trex") == ["Marie Curie [SEP] place of birth"]
+    assert model.format_queries([raw], "grec") == ["Marie Curie [MASK] place of birth"]
+    with pytest.raises(ArtifactError, match="no query encoder for task None"):
+        model.format_queries(["free text"])  # a per-task model needs the task
+    dense = DenseRetriever.load(dense_index)
+    assert dense.model.format_queries(["  free   text "]) == ["free text"]
+    np.testing.assert_allclose(
+        dense.model.embed_inputs([raw], "trex"), dense.model.embed_queries([raw])
+    )

@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 import torch
 
-from uniret.training.loss import in_batch_softmax_loss
+from uniret.training.data import TrainExample
+from uniret.training.loss import CorpusSoftmaxLoss, InBatchSoftmaxLoss, in_batch_softmax_loss
 from uniret.training.sampler import SamplerConfig, TaskSampling, epoch_batches, task_probabilities
 
 
@@ -24,6 +25,39 @@ def test_loss_matches_hand_computation_2x3() -> None:
     assert scaled.item() == pytest.approx(
         (-2 + math.log(math.e**2 + 1 + math.e**4) - 4 + math.log(2 * math.e**4 + 1)) / 2, rel=1e-6
     )
+
+
+def _example(positives: tuple[int, ...], negatives: tuple[int, ...] = ()) -> TrainExample:
+    return TrainExample("t", "x", "q", (), positives, negatives)
+
+
+def test_corpus_softmax_counts_every_positive() -> None:
+    corpus = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    q = torch.tensor([[1.0, 0.0]])  # scores 1, 0, 1
+    loss = CorpusSoftmaxLoss(corpus, scale=1.0)(q, [_example((0, 2))], 0, 0)
+    # -log((e^1 + e^1) / (e^1 + e^0 + e^1))
+    assert loss.item() == pytest.approx(-math.log(2 * math.e / (2 * math.e + 1)), rel=1e-6)
+
+
+def test_in_batch_loss_puts_positives_first_then_hard_negatives() -> None:
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+    asked: list[list[int]] = []
+
+    def frozen(ids: list[int]) -> tuple[torch.Tensor, int]:
+        asked.append(ids)
+        return rows[torch.tensor(ids)], 0
+
+    loss_fn = InBatchSoftmaxLoss(frozen, 4, hard_negatives=1, scale=1.0, seed=0)
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    batch = [_example((0,), (3,)), _example((1,), (2,))]
+    loss = loss_fn(q, batch, epoch=0, step=0)
+    assert asked == [[0, 1, 3, 2]]  # positives of q0, q1, then one negative each
+    expected = in_batch_softmax_loss(q, rows[torch.tensor([0, 1, 3, 2])], torch.tensor([0, 1]))
+    assert loss.item() == pytest.approx(expected.item())
+    # too few negatives: random corpus passages fill in, the same ones for the same step
+    short = InBatchSoftmaxLoss(frozen, 4, hard_negatives=3, scale=1.0, seed=0)
+    assert short.batch_passages(batch, 1, 2) == short.batch_passages(batch, 1, 2)
+    assert len(short.batch_passages(batch, 1, 2)) == 2 + 2 * 3
 
 
 TASKS = ["a"] * 600 + ["b"] * 300 + ["c"] * 100  # sizes 600 / 300 / 100

@@ -14,10 +14,11 @@ import torch
 from safetensors.torch import load_file
 
 from uniret.corpus.store import PassageStore
+from uniret.index.bm25 import build_bm25_index
+from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
 from uniret.models.biencoder import BiEncoder
-from uniret.retrieval.dense import DenseRetriever, build_dense_index
-from uniret.retrieval.sparse import build_bm25_index
+from uniret.retrieval.dense import DenseRetriever
 from uniret.training.config import TrainConfig, TrainMode
 from uniret.training.data import load_examples
 from uniret.training.trainer import Trainer, train

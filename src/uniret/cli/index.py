@@ -121,9 +121,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_index_bm25(args: argparse.Namespace) -> int:
     from uniret.corpus.store import PassageStore
+    from uniret.index.bm25 import BM25Config, build_bm25_index
     from uniret.outputs import Artifact, check_output
-    from uniret.retrieval.sparse import build_bm25_index
-    from uniret.sparse.bm25 import BM25Config
 
     check_output(args.out, Artifact.BM25_INDEX, overwrite=args.overwrite)
     store = PassageStore(args.passages)
@@ -194,9 +193,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_index_dense(args: argparse.Namespace) -> int:
+    from uniret.index.dense import build_dense_index
     from uniret.index.faiss_index import IndexConfig, IndexType
     from uniret.outputs import Artifact, check_output
-    from uniret.retrieval.dense import build_dense_index
 
     check_output(args.out, Artifact.DENSE_INDEX, overwrite=args.overwrite)
     config = make(

@@ -12,7 +12,8 @@ from uniret.errors import InputError
 from uniret.evaluation import metrics as m
 from uniret.evaluation.tables import macro_mean
 from uniret.io import iter_jsonl
-from uniret.tasks.kilt import TaskFile, find_task_files, parse_example
+from uniret.tasks.kilt import TaskFile, example_to_record, find_task_files, parse_example
+from uniret.types import Example
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,21 @@ def example_metrics(
         out[f"answer_in_context@{k}"] = float(first_answer is not None and first_answer < k)
     out["entity_in_input"] = m.entity_in_input(str(gold.get("input", "")), titles)
     return out
+
+
+def score_rankings(
+    examples: Sequence[Example], rankings: Sequence[Sequence[str]], config: EvalConfig
+) -> dict[str, float]:
+    """Mean of every metric over ``examples``, each ranked by the page ids of ``rankings``
+    (best first): the same computation as :func:`evaluate_file`, without files."""
+    names = metric_names(config.ks)
+    totals = dict.fromkeys(names, 0.0)
+    for example, pages in zip(examples, rankings, strict=True):
+        provenance = [{"wikipedia_id": page} for page in pages]
+        scores = example_metrics(example_to_record(example), provenance, config)
+        for name in names:
+            totals[name] += scores[name]
+    return {n: v / len(examples) if examples else 0.0 for n, v in totals.items()}
 
 
 def evaluate_file(

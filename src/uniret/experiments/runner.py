@@ -352,9 +352,9 @@ class Runner:
 
     def _encode(self, cell: CellSpec, shared: Shared, model_dir: Path) -> Path:
         from uniret.corpus.store import PassageStore
+        from uniret.index.dense import build_dense_index
         from uniret.index.encode import encode_shard
         from uniret.models.biencoder import BiEncoder
-        from uniret.retrieval.dense import build_dense_index
 
         folder = self.cell_dir(cell)
         if (folder / "index").is_dir():

@@ -18,6 +18,7 @@ from torch import nn
 
 from uniret.errors import ArtifactError, damaged
 from uniret.models.encoder import Encoder, Pooling, resolve_model_path
+from uniret.tasks.registry import QueryFormat, format_queries, known_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -167,10 +168,24 @@ class BiEncoder(nn.Module):
         """What replaces ``[SEP]`` in slot-filling queries: the query tokenizer's separator."""
         return f" {self.query_encoder(task).sep} "
 
+    def format_queries(self, inputs: Sequence[str], task: str | None = None) -> list[str]:
+        """Raw inputs of ``task`` as this model's queries: the task registry's formatting with
+        the separator of the encoder that will read them (the task's own, per-task models)."""
+        known = task is not None and task in known_tasks()
+        return format_queries(
+            inputs, task if known else None, QueryFormat(sep=self.query_sep(task))
+        )
+
+    def embed_inputs(
+        self, inputs: Sequence[str], task: str | None = None, batch_size: int = 128
+    ) -> np.ndarray:
+        """Query vectors of raw task inputs (formatted by :meth:`format_queries`)."""
+        return self.embed_queries(self.format_queries(inputs, task), task, batch_size)
+
     def embed_queries(
         self, queries: Sequence[str], task: str | None = None, batch_size: int = 128
     ) -> np.ndarray:
-        """Query vectors (float32, no gradients)."""
+        """Query vectors of already formatted queries (float32, no gradients)."""
         encoder = self.query_encoder(task)
         return _embed(encoder, list(queries), self.config.query_max_length, batch_size)
 

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 
 from uniret.errors import ArtifactError, UniretError
 from uniret.retrieval.base import Retriever
-from uniret.tasks.registry import SEP, QueryFormat
 from uniret.types import Hit
-
-_MARK = f" {SEP} "
 
 
 class Fusion(enum.StrEnum):
@@ -84,16 +81,11 @@ class HybridRetriever:
         self.retrievers = list(retrievers)
         self.config = config
         self.store = retrievers[0].store
-        # queries arrive with the registry's own separator; each retriever gets its own
-        self.query_format = QueryFormat(sep=_MARK)
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` fused hits per query."""
         depth = max(k, self.config.depth)
-        per_retriever = [
-            r.search([q.replace(_MARK, r.query_format.sep) for q in queries], depth, task=task)
-            for r in self.retrievers
-        ]
+        per_retriever = [r.search(queries, depth, task=task) for r in self.retrievers]
         return [
             fuse([lists[q] for lists in per_retriever], self.config)[:k]
             for q in range(len(queries))

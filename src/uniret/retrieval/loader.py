@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from uniret.errors import UniretError
-from uniret.retrieval.base import Retriever, read_index_meta
+from uniret.index.meta import read_index_meta
+from uniret.retrieval.base import Retriever
 from uniret.retrieval.bundle import RetrieverBundle, is_bundle
 from uniret.retrieval.hybrid import FusionConfig, HybridRetriever
 
@@ -53,7 +54,7 @@ def open_bundle(bundle: RetrieverBundle, *, device: str | None = None) -> Retrie
 def _open(
     index_dir: str | Path, model: str | None, passages: str | Path | None, device: str | None
 ) -> Retriever:
-    kind = read_index_meta(index_dir)["kind"]
+    kind = read_index_meta(index_dir).kind
     if kind == "bm25":
         from uniret.retrieval.sparse import BM25Retriever
 

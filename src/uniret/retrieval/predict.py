@@ -10,7 +10,7 @@ from typing import Any
 from uniret.io import write_jsonl
 from uniret.retrieval.base import Retriever
 from uniret.tasks.kilt import TaskFile, read_examples
-from uniret.tasks.registry import TaskSpec, format_query, get_task
+from uniret.tasks.registry import TaskSpec, get_task
 from uniret.types import Example, Hit
 
 logger = logging.getLogger(__name__)
@@ -42,11 +42,6 @@ def hits_to_provenance(
     return out
 
 
-def queries_for(examples: Sequence[Example], spec: TaskSpec, retriever: Retriever) -> list[str]:
-    """The formatted query of each example, as this retriever wants it."""
-    return [format_query(e.input, spec, retriever.query_format) for e in examples]
-
-
 def iter_predictions(
     retriever: Retriever,
     examples: Sequence[Example],
@@ -57,7 +52,7 @@ def iter_predictions(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """KILT prediction records, one per example, in input order."""
-    queries = queries_for(examples, spec, retriever)
+    queries = [e.input for e in examples]  # each retriever formats them for ``spec``
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         ranked = retriever.search(queries[start : start + batch_size], k, task=spec.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from uniret.errors import UniretError
@@ -111,6 +112,19 @@ def known_tasks() -> list[str]:
 
 
 _SPACES = re.compile(r"\s+")
+
+
+def format_queries(
+    inputs: Sequence[str], task: str | None, fmt: QueryFormat = QueryFormat()
+) -> list[str]:
+    """Format raw ``inputs`` of ``task`` (free text when None: whitespace normalised only).
+
+    Formatting is idempotent, so an already formatted query (as training files store them)
+    formats to the same string as its raw input."""
+    if task is None:
+        return [_SPACES.sub(" ", x).strip() for x in inputs]
+    spec = get_task(task)
+    return [format_query(x, spec, fmt) for x in inputs]
 
 
 def format_query(text: str, spec: TaskSpec, fmt: QueryFormat = QueryFormat()) -> str:

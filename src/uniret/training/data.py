@@ -2,7 +2,8 @@
 
 File format: JSONL, one example per line:
 ``{"task", "id", "query", "answers", "positives": [passage ids], "negatives": [passage ids]}``.
-Queries keep the registry's ``[SEP]``; a model swaps in its own separator when it encodes them.
+Queries are stored formatted by the task registry (with ``[SEP]``); formatting is idempotent, so
+every retriever or model formats them again with its own separator when it reads them.
 """
 
 from __future__ import annotations
@@ -122,7 +123,6 @@ def mine_negatives(
     """Replace each example's negatives by the retriever's top passages from non-gold pages."""
     wid = retriever.store.wikipedia_ids
     mined: list[TrainExample] = []
-    mark = QueryFormat().sep
     for start in range(0, len(examples), config.batch_size):
         batch = examples[start : start + config.batch_size]
         by_task: dict[str, list[int]] = {}
@@ -130,7 +130,7 @@ def mine_negatives(
             by_task.setdefault(ex.task, []).append(i)
         ranked: list[Any] = [None] * len(batch)
         for task, rows in by_task.items():
-            queries = [batch[i].query.replace(mark, retriever.query_format.sep) for i in rows]
+            queries = [batch[i].query for i in rows]  # the retriever formats them
             for i, hits in zip(
                 rows, retriever.search(queries, config.rank_to, task=task), strict=True
             ):

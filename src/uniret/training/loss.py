@@ -1,10 +1,19 @@
-"""Contrastive retrieval losses."""
+"""Contrastive retrieval losses, one module each; every one maps (query vectors of a batch,
+the batch's examples) to a scalar loss."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
 import torch
-import torch.distributed as dist
+from torch import nn
 from torch.nn import functional as F
+
+from uniret.training.data import TrainExample
+
+PassageVectors = Callable[[list[int]], tuple[torch.Tensor, int]]
+"""Passage ids -> (vectors of every passage of the global batch, offset of this rank's rows)."""
 
 
 def in_batch_softmax_loss(
@@ -19,29 +28,64 @@ def in_batch_softmax_loss(
     return F.cross_entropy(scores, targets)
 
 
-class _GatherWithGrad(torch.autograd.Function):
-    """all_gather whose backward returns each rank its slice of the summed gradient."""
+class InBatchSoftmaxLoss(nn.Module):
+    """DPR's loss: each query against every passage of the batch, its first positive the
+    target; ``hard_negatives`` of each query's negatives join the batch (random passages
+    fill in where it has too few). Passage vectors come from ``passages``: encoded by the
+    trained passage tower (full mode, gathered across ranks) or rows of frozen vectors."""
 
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        world = dist.get_world_size()
-        parts = [torch.empty_like(tensor) for _ in range(world)]
-        dist.all_gather(parts, tensor.contiguous())
-        ctx.rank, ctx.rows = dist.get_rank(), tensor.shape[0]
-        return torch.cat(parts)
+    def __init__(
+        self,
+        passages: PassageVectors,
+        corpus_size: int,
+        hard_negatives: int,
+        scale: float,
+        seed: int,
+        rank: int = 0,
+    ) -> None:
+        super().__init__()
+        self.passages = passages
+        self.corpus_size = corpus_size
+        self.hard_negatives = hard_negatives
+        self.scale = scale
+        self.seed = seed
+        self.rank = rank
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        grad = grad.contiguous()
-        dist.all_reduce(grad)  # gloo has no reduce_scatter; all_reduce then slice
-        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+    def batch_passages(self, batch: Sequence[TrainExample], epoch: int, step: int) -> list[int]:
+        """Each query's first positive, then its hard negatives (deterministic per step)."""
+        rng = np.random.default_rng([self.seed, epoch, step, self.rank])
+        ids = [e.positives[0] for e in batch]
+        for e in batch:
+            pool = list(e.negatives)
+            picks = [pool[i] for i in rng.permutation(len(pool))[: self.hard_negatives]]
+            while len(picks) < self.hard_negatives:
+                picks.append(int(rng.integers(self.corpus_size)))
+            ids += picks
+        return ids
+
+    def forward(
+        self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
+    ) -> torch.Tensor:
+        vectors, offset = self.passages(self.batch_passages(batch, epoch, step))
+        targets = torch.arange(len(batch), device=queries.device) + offset
+        return in_batch_softmax_loss(queries, vectors, targets, self.scale)
 
 
-def gather(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``tensor`` from every rank (rank order), keeping gradients to local rows.
+class CorpusSoftmaxLoss(nn.Module):
+    """Query side, exact: a softmax over every passage vector of the (frozen) corpus, all of a
+    query's positives counted: ``-mean_i log (sum_{p in P_i} e^{s q_i·p} / sum_p e^{s q_i·p})``."""
 
-    Identity outside torch.distributed. Every rank must pass the same shape.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensor
-    return _GatherWithGrad.apply(tensor)
+    def __init__(self, passages: torch.Tensor, scale: float) -> None:
+        super().__init__()
+        self.register_buffer("corpus", passages, persistent=False)
+        self.scale = scale
+
+    def forward(
+        self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
+    ) -> torch.Tensor:
+        scores = self.scale * queries @ self.corpus.T
+        positive = torch.full_like(scores, float("-inf"))
+        for i, example in enumerate(batch):
+            idx = torch.tensor(example.positives, device=scores.device)
+            positive[i, idx] = scores[i, idx]
+        return (torch.logsumexp(scores, -1) - torch.logsumexp(positive, -1)).mean()

@@ -1,4 +1,5 @@
-"""BM25 over a passage store, built with bm25s and saved as .npy + JSON (no re-tokenising on load).
+"""BM25 indexes: built over a passage store with bm25s, saved as .npy + JSON with the index's
+meta.json, reloaded without re-tokenising.
 
 Scoring (Lucene variant, as Anserini/pyserini): for query terms t,
 ``score(q, d) = sum_t idf(t) * tf(t,d) / (tf(t,d) + k1 * (1 - b + b * |d| / avgdl))`` with
@@ -18,6 +19,17 @@ import numpy as np
 from bm25s.tokenization import Tokenized, Tokenizer
 
 from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
+from uniret.index.meta import (
+    BM25,
+    INDEX_META,
+    IndexMeta,
+    damaged_index,
+    open_passages,
+    read_index_meta,
+)
+from uniret.io import write_json
+from uniret.outputs import Artifact, check_output, writing
 
 logger = logging.getLogger(__name__)
 
@@ -126,3 +138,39 @@ class BM25Index:
     def config_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data."""
         return asdict(self.config)
+
+
+def build_bm25_index(
+    store: PassageStore,
+    out_dir: str | Path,
+    config: BM25Config = BM25Config(),
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Build a BM25 index of ``store`` at ``out_dir`` (written atomically; an existing BM25
+    index there is replaced only with ``overwrite``)."""
+    check_output(out_dir, Artifact.BM25_INDEX, overwrite=overwrite)
+    index = BM25Index.build(store, config, progress=progress)
+    with writing(out_dir, Artifact.BM25_INDEX, overwrite=overwrite) as tmp:
+        tmp.mkdir(parents=True)
+        index.save(tmp)
+        meta = IndexMeta.new(BM25, store, out_dir, bm25=index.config_dict())
+        write_json(tmp / INDEX_META, meta.to_dict())
+    logger.info("BM25 index of %d passages written to %s", len(store), out_dir)
+    return Path(out_dir)
+
+
+def load_bm25_index(
+    index_dir: str | Path, passages: str | Path | None = None
+) -> tuple[BM25Index, PassageStore]:
+    """Open a saved BM25 index and the passage store it covers (checked to match)."""
+    meta = read_index_meta(index_dir, BM25)
+    store = open_passages(index_dir, meta, passages)
+    with damaged_index(index_dir, "uniret index bm25"):
+        index = BM25Index.load(index_dir, BM25Config(**(meta.bm25 or {})))
+        if index.engine.scores["num_docs"] != len(store):
+            raise ArtifactError(
+                f"it covers {index.engine.scores['num_docs']} passages, the store {len(store)}"
+            )
+    return index, store

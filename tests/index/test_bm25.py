@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from uniret.corpus.store import PassageStore
-from uniret.retrieval.sparse import BM25Retriever, build_bm25_index
-from uniret.sparse.bm25 import BM25Config, BM25Index
+from uniret.index.bm25 import BM25Config, BM25Index, build_bm25_index
+from uniret.retrieval.sparse import BM25Retriever
 
 
 def reference_scores(docs: list[list[str]], query: list[str], k1: float, b: float) -> np.ndarray:

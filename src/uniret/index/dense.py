@@ -1,0 +1,158 @@
+"""Dense index folders: the FAISS index of one encoding run, the passage ids and a meta.json
+naming the encoder, the FAISS settings and where the embeddings are kept."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import faiss
+import numpy as np
+
+from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
+from uniret.index.encode import load_embeddings
+from uniret.index.faiss_index import (
+    IDS_FILE,
+    IndexConfig,
+    IndexType,
+    build_faiss,
+    load_faiss,
+    save_faiss,
+)
+from uniret.index.meta import (
+    DENSE,
+    INDEX_META,
+    EncoderInfo,
+    IndexMeta,
+    Location,
+    damaged_index,
+    open_passages,
+    read_index_meta,
+)
+from uniret.io import write_json
+from uniret.outputs import Artifact, check_output, writing
+
+if TYPE_CHECKING:
+    from uniret.models.biencoder import BiEncoder
+
+logger = logging.getLogger(__name__)
+
+
+def build_dense_index(
+    embeddings_dir: str | Path,
+    out_dir: str | Path,
+    config: IndexConfig = IndexConfig(),
+    *,
+    passages: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Merge the shards of ``embeddings_dir`` and write a FAISS index directory (atomically;
+    an existing dense index there is replaced only with ``overwrite``)."""
+    check_output(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite)
+    embeddings = load_embeddings(embeddings_dir)
+    bad = ~np.isfinite(embeddings.vectors).all(axis=1)
+    if bad.any():
+        raise ArtifactError(
+            f"embeddings in {embeddings_dir}: {int(bad.sum())} vectors hold NaN or infinity "
+            f"(first: passage {int(np.flatnonzero(bad)[0])}); re-encode them"
+        )
+    store = PassageStore(passages or embeddings.meta["passages"])
+    if store.corpus_hash != embeddings.meta["corpus_hash"]:
+        raise ArtifactError(
+            f"embeddings in {embeddings_dir} come from corpus "
+            f"{embeddings.meta['corpus_hash']}, but {store.directory} is {store.corpus_hash}"
+        )
+    index = build_faiss(embeddings.vectors, config)
+    with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
+        tmp.mkdir(parents=True)
+        save_faiss(index, tmp)
+        np.save(tmp / IDS_FILE, np.arange(len(embeddings.vectors), dtype=np.int64))
+        meta = IndexMeta.new(
+            DENSE,
+            store,
+            out_dir,
+            encoder=EncoderInfo.from_dict(embeddings.meta),
+            faiss=config.to_dict(),
+            embeddings=Location.of(Path(embeddings_dir), out_dir),
+            versions={"faiss": faiss.__version__},
+        )
+        write_json(tmp / INDEX_META, meta.to_dict())
+    logger.info(
+        "%s index of %d vectors written to %s", config.type, len(embeddings.vectors), out_dir
+    )
+    return Path(out_dir)
+
+
+@dataclass
+class DenseIndex:
+    """An opened dense index folder: the FAISS index, its typed meta and its passage store."""
+
+    directory: Path
+    faiss: faiss.Index
+    meta: IndexMeta
+    store: PassageStore
+
+    @property
+    def encoder(self) -> EncoderInfo:
+        """The model that made the vectors (every dense meta has one: see read_index_meta)."""
+        if self.meta.encoder is None:
+            raise ArtifactError(f"{self.directory}: no encoder recorded")
+        return self.meta.encoder
+
+    def vectors(self) -> np.ndarray:
+        """Every passage vector, in passage-id order, exactly as encoded: read from the
+        embeddings the index was built from, or, for exact (flat, HNSW) indexes whose
+        embeddings are gone, reconstructed from the index itself."""
+        where = self.meta.embeddings
+        for candidate in where.candidates(self.directory) if where else []:
+            if candidate.is_dir():
+                embeddings = load_embeddings(candidate)
+                if embeddings.meta["corpus_hash"] == self.meta.passages.corpus_hash:
+                    return embeddings.vectors
+        kind = IndexConfig.from_dict(self.meta.faiss or {}).type
+        if kind is IndexType.IVFPQ:
+            raise ArtifactError(
+                f"{self.directory}: the passage vectors are needed, but its embeddings folder "
+                "is gone and an IVF-PQ index holds only compressed codes; re-encode the corpus"
+            )
+        return self.faiss.reconstruct_n(0, self.faiss.ntotal)
+
+    def model(self, override: str | None = None) -> BiEncoder:
+        """The bi-encoder that made the vectors (pooling, normalisation and passage template
+        as recorded), or ``override`` (e.g. a query-side model trained over this index)."""
+        from uniret.models.biencoder import BiEncoder, BiEncoderConfig
+
+        encoder = self.encoder
+        if override:
+            model = BiEncoder.from_pretrained(override)
+        else:
+            model = BiEncoder.from_pretrained(
+                encoder.model,
+                BiEncoderConfig.from_dict(encoder.biencoder),
+                pooling=encoder.pooling,
+                normalize=encoder.normalize,
+            )
+        if model.passage_encoder.dim != encoder.dim:
+            raise ArtifactError(
+                f"model {override or encoder.model} makes {model.passage_encoder.dim}-d vectors, "
+                f"index {self.directory} holds {encoder.dim}-d ones"
+            )
+        return model
+
+    @classmethod
+    def open(cls, index_dir: str | Path, passages: str | Path | None = None) -> DenseIndex:
+        """Open a dense index folder, checked against its passage store."""
+        meta = read_index_meta(index_dir, DENSE)
+        store = open_passages(index_dir, meta, passages)
+        with damaged_index(index_dir, "uniret index dense"):
+            encoder = meta.encoder
+            index = load_faiss(index_dir, IndexConfig.from_dict(meta.faiss or {}))
+            if encoder is None or index.ntotal != len(store) or index.d != encoder.dim:
+                raise ArtifactError(
+                    f"it holds {index.ntotal} {index.d}-d vectors, expected {len(store)} "
+                    f"{encoder.dim if encoder else '?'}-d ones"
+                )
+        return cls(Path(index_dir), index, meta, store)

@@ -1,1 +1,0 @@
-"""Sparse retrieval: BM25 with bm25s as the embedded engine."""

@@ -1,0 +1,174 @@
+"""Everything a training run starts from, opened through the loaders retrieval uses: the
+train files and tasks, the passage store, the frozen corpus vectors (query side), the model
+and the training examples (built once, BM25 negatives mined where the loss wants them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError, InputError
+from uniret.index.dense import DenseIndex
+from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
+from uniret.tasks.kilt import TaskFile, find_task_files
+from uniret.tasks.registry import get_task
+from uniret.training.config import QuerySideLoss, TrainConfig, TrainMode
+from uniret.training.data import (
+    MiningConfig,
+    TrainExample,
+    build_examples,
+    load_examples,
+    mine_negatives,
+    save_examples,
+    subsample,
+)
+from uniret.training.distributed import barrier
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES_FILE = "train-examples.jsonl"
+
+
+@dataclass
+class TrainingInputs:
+    """What :func:`prepare` opened for a run."""
+
+    task_files: list[TaskFile]
+    tasks: list[str]
+    store: PassageStore
+    passage_matrix: torch.Tensor | None
+    model: BiEncoder
+    examples: list[TrainExample]
+
+
+def task_files(config: TrainConfig, split: str) -> list[TaskFile]:
+    """The ``split`` files of ``data_dir`` (only ``tasks`` when given)."""
+    files = find_task_files(config.data_dir, split)
+    if config.tasks:
+        files = [f for f in files if f.task in config.tasks]
+        missing = set(config.tasks) - {f.task for f in files}
+        if missing:
+            raise FileNotFoundError(
+                f"no {split} file for tasks {sorted(missing)} in {config.data_dir}"
+            )
+    if not files and split == "train":
+        raise FileNotFoundError(f"no *-train-kilt.jsonl files in {config.data_dir}")
+    return files
+
+
+def prepare(
+    config: TrainConfig, out: Path, device: torch.device, rank: int = 0, world: int = 1
+) -> TrainingInputs:
+    """Open the data, the passages and the model of a run (examples cached in ``out``)."""
+    files = task_files(config, "train")
+    tasks = sorted({get_task(f.task).name for f in files})
+    index = DenseIndex.open(config.index, config.passages or None) if config.index else None
+    if index is not None:
+        store = index.store
+    elif config.passages:
+        store = PassageStore(config.passages)
+    else:
+        raise InputError("config", None, "passages", "full mode needs `passages` or `index`")
+    matrix = None
+    if config.mode is TrainMode.QUERY_SIDE:
+        assert index is not None  # TrainConfig requires an index in query_side mode
+        matrix = torch.from_numpy(index.vectors()).to(device)
+    model = _model(config, index, tasks).to(device)
+    examples = _examples(config, out, files, store, rank, world)
+    if config.examples:  # a given file: draw the low-data subset from it
+        examples = subsample(examples, config.examples_per_task, config.seed)
+    if not examples:
+        raise InputError(
+            config.examples or f"{config.data_dir}/*-train-kilt.jsonl",
+            None,
+            None,
+            f"no training example has a gold passage in the corpus ({store.directory}); "
+            "check that the passages come from the same knowledge source as the task files",
+        )
+    return TrainingInputs(files, tasks, store, matrix, model, examples)
+
+
+def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> BiEncoder:
+    """Query side: the index's own encoder, frozen, with new query tower(s). Full mode: the
+    configured base model, keeping its passage template."""
+    query_cfg = BiEncoderConfig(
+        query_max_length=config.query_max_length,
+        passage_max_length=config.passage_max_length,
+        mode=config.query_mode,
+        tasks=tuple(tasks) if config.query_mode is QueryMode.PER_TASK else (),
+    )
+    if config.mode is TrainMode.QUERY_SIDE:
+        assert index is not None
+        base = index.model()
+        query_cfg = dataclasses.replace(
+            query_cfg,
+            passage_max_length=base.config.passage_max_length,
+            passage_template=base.config.passage_template,
+        )
+        model = BiEncoder(base.passage_encoder, query_cfg)
+        model.passage_encoder.requires_grad_(False)
+    else:
+        base = BiEncoder.from_pretrained(config.model)
+        template = base.config.passage_template  # the model's own convention, resolved at load
+        model = BiEncoder(
+            base.passage_encoder, dataclasses.replace(query_cfg, passage_template=template)
+        )
+    if config.init:
+        start_from(model, BiEncoder.from_pretrained(config.init), config.mode is TrainMode.FULL)
+    return model
+
+
+def _examples(
+    config: TrainConfig,
+    out: Path,
+    files: list[TaskFile],
+    store: PassageStore,
+    rank: int,
+    world: int,
+) -> list[TrainExample]:
+    """A given examples file, or the run's own (built by rank 0 once, then reused)."""
+    if config.examples:
+        return load_examples(config.examples)
+    path = out / EXAMPLES_FILE
+    if rank == 0 and not path.exists():
+        examples = build_examples(
+            [f.path for f in files], store, per_file=config.examples_per_task, seed=config.seed
+        )
+        sampled = config.mode is TrainMode.FULL or config.query_side_loss is QuerySideLoss.SAMPLED
+        if sampled and config.hard_negatives > 0 and config.bm25_index:
+            from uniret.retrieval.sparse import BM25Retriever
+
+            bm25 = BM25Retriever.load(config.bm25_index, store.directory)
+            mining = MiningConfig(count=config.mine_count, rank_to=config.mine_depth)
+            examples = mine_negatives(examples, bm25, mining)
+        out.mkdir(parents=True, exist_ok=True)
+        save_examples(path, examples)
+    barrier(world)
+    return load_examples(path)
+
+
+def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
+    """Copy a trained model's query tower(s) (and its passage tower when ``passage_too``)
+    into ``model``. A single trained query tower seeds every query tower of ``model``; per-task
+    towers are matched by task name."""
+    sources = trained.query_encoders if len(trained.query_encoders) else None
+    for name, encoder in model.query_encoders.items():
+        if sources is None:
+            source = trained.passage_encoder  # shared model: one tower does both
+        elif name in sources:
+            source = sources[name]
+        elif len(sources) == 1:
+            source = next(iter(sources.values()))
+        else:
+            raise ArtifactError(
+                f"the model to start from has per-task query encoders {sorted(sources)}, "
+                f"none for {name!r}"
+            )
+        encoder.load_state_dict(source.state_dict())
+    if passage_too:
+        model.passage_encoder.load_state_dict(trained.passage_encoder.state_dict())
