@@ -18,8 +18,8 @@ from pathlib import Path
 from uniret.corpus.chunking import ChunkConfig
 from uniret.corpus.store import PassageStore, build_passage_store
 from uniret.defaults import DEFAULT_DATA
+from uniret.experiments.shared import find_knowledge
 from uniret.index.bm25 import build_bm25_index
-from uniret.pipeline import find_knowledge
 from uniret.retrieval.predict import predict_file, queries_for
 from uniret.retrieval.sparse import BM25Retriever
 from uniret.tasks.kilt import find_task_files, read_examples

@@ -101,9 +101,10 @@ def test_quickstart_runs_and_reuses_artifacts(kilt_dir: Path, tmp_path: Path, ca
     assert main(cmd) == 0
     first = capsys.readouterr().out
     assert "| hotpotqa |" in first and "| BM25 |" in first
-    stamp = (work / "index-bm25" / "meta.json").stat().st_mtime_ns
+    stamp = (work / "shared" / "index-bm25" / "meta.json").stat().st_mtime_ns
     assert main(cmd) == 0
-    assert (work / "index-bm25" / "meta.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    # reused, not rebuilt
+    assert (work / "shared" / "index-bm25" / "meta.json").stat().st_mtime_ns == stamp
     assert capsys.readouterr().out.split("done in")[0] == first.split("done in")[0]
 
 
@@ -135,9 +136,10 @@ def test_quickstart_full_pipeline_with_tiny_model(
     out = capsys.readouterr().out
     for column in ("BM25", "base (zero-shot)", "BM25 + base (RRF)", "multi-task (query side)"):
         assert f" {column} |" in out
-    trained = (work / "multitask" / "train_log.json").stat().st_mtime_ns
+    log = work / "cells" / "multi-task" / "model" / "train_log.json"
+    trained = log.stat().st_mtime_ns
     assert main(cmd) == 0  # rerun: nothing retrained
-    assert (work / "multitask" / "train_log.json").stat().st_mtime_ns == trained
+    assert log.stat().st_mtime_ns == trained
     assert capsys.readouterr().out.split("done in")[0] == out.split("done in")[0]
     # every system of the table is a bundle: `retrieve --retriever` reproduces its predictions
     bundles = sorted(p.name for p in (work / "retrievers").glob("*.json"))
@@ -153,7 +155,7 @@ def test_quickstart_full_pipeline_with_tiny_model(
     argv = ["-q", "retrieve", "--retriever", bundle, "--input", dev, "--out", str(tmp_path / "p")]
     assert main([*argv, "--k", "5"]) == 0
     ours = (tmp_path / "p" / "trex-dev-kilt.jsonl").read_text()
-    assert ours == (work / "predictions" / "bm25+multi-task" / "trex-dev-kilt.jsonl").read_text()
+    assert ours == (work / "cells" / "bm25+multi-task" / "pred" / "trex-dev-kilt.jsonl").read_text()
 
 
 def test_experiment_run_dry_run_report_and_publish(

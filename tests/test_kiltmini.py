@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from uniret.defaults import DEFAULT_DATA
+from uniret.experiments.report import main_systems
+from uniret.experiments.runner import Runner
+from uniret.experiments.shared import find_knowledge
+from uniret.experiments.spec import quickstart_experiment
 from uniret.io import open_binary
-from uniret.pipeline import PipelineConfig, find_knowledge, run_pipeline
 from uniret.tasks.kilt import find_task_files
 
 KILTMINI = Path(DEFAULT_DATA)
@@ -39,10 +42,8 @@ def test_shipped_copy_decompresses_to_the_benchmark_files() -> None:
 
 
 def test_bm25_matches_reference_figures(tmp_path: Path) -> None:
-    reports = run_pipeline(PipelineConfig(data_dir=KILTMINI, work_dir=tmp_path, dense=False))[
-        "BM25"
-    ]
-    got = {r.name: 100 * r.metrics["Rprec"] for r in reports}
+    results = Runner(quickstart_experiment(KILTMINI, systems=1), tmp_path).run()
+    got = {t: 100 * r["metrics"]["Rprec"] for t, r in main_systems(results)["BM25"].items()}
     assert set(got) == set(REFERENCE_BM25)
     for task, reference in REFERENCE_BM25.items():
         assert abs(got[task] - reference) <= 1.5, (task, got[task], reference)

@@ -141,6 +141,21 @@ def test_cache_key_changes_when_any_input_changes(
     assert keys()["bm25"] != before["bm25"]
 
 
+def test_cache_key_covers_uniret_code(experiment: Path, tmp_path: Path, monkeypatch) -> None:
+    import uniret.experiments.runner as runner_module
+    from uniret.experiments.shared import code_digest
+
+    def keys() -> dict[str, str]:
+        runner = Runner(load_experiment(experiment), tmp_path / "work")
+        return {c.name: runner.key(c) for c in runner.spec.cells}
+
+    before = keys()
+    assert len(code_digest()) == 16 and code_digest() == code_digest()
+    monkeypatch.setattr(runner_module, "code_digest", lambda: "another-version")
+    after = keys()
+    assert all(after[n] != before[n] for n in before)  # results of other code are not reused
+
+
 def test_cell_killed_midway_reruns_cleanly(
     experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,45 +53,48 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from uniret.evaluation.tables import comparison_table
+    from uniret.config import parse_overrides
+    from uniret.experiments.report import main_table
+    from uniret.experiments.runner import Runner
+    from uniret.experiments.spec import quickstart_experiment
     from uniret.outputs import work_folder
-    from uniret.pipeline import Callbacks, PipelineConfig, run_pipeline
 
     started = time.perf_counter()
-    config = PipelineConfig(
-        data_dir=Path(args.data),
-        work_dir=Path(args.work),
+    systems = 1 if args.bm25_only else 3 if args.no_train else 5
+    spec = quickstart_experiment(
+        args.data,
         split=args.split,
         k=args.k,
-        dense=not args.bm25_only,
         base_model=args.model,
-        train_config=None if args.no_train or args.bm25_only else Path(args.train_config),
-        train_overrides=tuple(args.set),
+        train_config=args.train_config,
+        train_overrides=parse_overrides(args.set),
+        systems=systems,
     )
     bars: dict[str, tqdm] = {}
+    units = {"encode": ("encode corpus", " passages"), "train": ("train", " steps")}
 
-    def bar(name: str, **kwargs: object) -> tqdm:
-        """One progress bar per step, made on its first event."""
-        if name not in bars:
-            bars[name] = tqdm(disable=args.quiet, **kwargs)
-        return bars[name]
-
-    def on_encode(n: int, total: int) -> None:
-        bar("encode", total=total, unit=" passages", desc="encode corpus", smoothing=0.05).update(n)
-
-    def on_train(record: dict) -> None:
-        steps = bar("train", total=record["total"], unit=" steps", desc="train")
-        steps.n = record["step"]
-        steps.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.1f}")
-        steps.refresh()
+    def on_event(kind: str, info: dict) -> None:
+        if kind not in units:
+            return
+        if kind not in bars:
+            desc, unit = units[kind]
+            bars[kind] = tqdm(total=info.get("total"), desc=desc, unit=unit, disable=args.quiet)
+        bar = bars[kind]
+        bar.n = info.get("step", info.get("done", 0))
+        if kind == "train":
+            bar.set_postfix(loss=f"{info['loss']:.3f}", ex_s=f"{info['examples_per_s']:.1f}")
+        bar.refresh()
 
     with work_folder(args.work):
-        systems = run_pipeline(config, Callbacks(encode=on_encode, train=on_train))
+        results = Runner(spec, args.work, on_event).run()
     for bar in bars.values():
         bar.close()
     print(f"\n{args.data} [{args.split}], page-level R-precision (%):\n")
-    print(comparison_table(systems, "Rprec"))
+    print(main_table(results, "Rprec"))
     print("\nrecall@5 (%):\n")
-    print(comparison_table(systems, "recall@5"))
-    print(f"\ndone in {time.perf_counter() - started:.1f}s; artifacts under {args.work}")
+    print(main_table(results, "recall@5"))
+    print(
+        f"\ndone in {time.perf_counter() - started:.1f}s; artifacts under {args.work}, each "
+        f"system as a retriever bundle in {Path(args.work) / 'retrievers'}"
+    )
     return 0

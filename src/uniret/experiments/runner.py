@@ -17,7 +17,6 @@ commit it ran at; after changing the code, delete ``cells/NAME`` to recompute a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,15 +25,23 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from uniret.config import build_config, config_to_dict, load_mapping
 from uniret.evaluation.evaluate import EvalConfig, evaluate_file
+from uniret.experiments.shared import (
+    Shared,
+    build_shared,
+    cache_key,
+    code_digest,
+    file_digest,
+    find_knowledge,
+)
 from uniret.experiments.spec import CellSpec, ExperimentSpec, System
-from uniret.io import open_binary, read_json, write_json
+from uniret.io import read_json, write_json
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.loader import open_bundle
 from uniret.tasks.kilt import TaskFile, find_task_files
@@ -52,29 +59,8 @@ RUN_PATHS = ("data_dir", "index", "bm25_index", "passages", "examples", "init", 
 Event = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass(frozen=True)
-class Shared:
-    """Artifacts every cell reads."""
-
-    passages: Path
-    bm25: Path
-    base_index: Path
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, decompressed if gzipped (streamed): a gzipped copy of a file
-    has the digest of the file."""
-    digest = hashlib.sha256()
-    with open_binary(path) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_fingerprint(spec: ExperimentSpec) -> dict[str, str]:
     """Digest of every file of the benchmark folder a cell may read."""
-    from uniret.pipeline import find_knowledge
-
     knowledge = find_knowledge(spec.data_dir)
     files = {knowledge.name.removesuffix(".gz"): knowledge}
     for split in ("train", spec.split):
@@ -95,17 +81,19 @@ def cell_key(
     spec: ExperimentSpec, cell: CellSpec, data: dict[str, str], deps: dict[str, str]
 ) -> str:
     """Hash of everything that decides a cell's result: its spec, its training config, the
-    evaluation settings, the benchmark files and the keys of the cells it builds on."""
-    payload = {
-        "cell": {k: v for k, v in asdict(cell).items() if k not in ("labels", "tags")},
-        "train": train_settings(spec, cell) if cell.trains else None,
-        "eval": {"split": spec.split, "k": spec.k, "ks": list(spec.ks)},
-        "base_model": spec.base_model,
-        "data": data,
-        "deps": deps,
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    evaluation settings, the benchmark files, the keys of the cells it builds on and uniret's
+    own code (see :mod:`uniret.experiments.shared`)."""
+    return cache_key(
+        {
+            "cell": {k: v for k, v in asdict(cell).items() if k not in ("labels", "tags")},
+            "train": train_settings(spec, cell) if cell.trains else None,
+            "eval": {"split": spec.split, "k": spec.k, "ks": list(spec.ks)},
+            "base_model": spec.base_model,
+            "data": data,
+            "deps": deps,
+            "code": code_digest(),
+        }
+    )
 
 
 def machine() -> dict[str, Any]:
@@ -217,25 +205,18 @@ class Runner:
     def shared(self) -> Shared:
         """Passages, BM25 and the base dense index (built on first use, then reused)."""
         if self._shared is None:
-            from uniret.pipeline import (
-                Callbacks,
-                PipelineConfig,
-                ensure_base_index,
-                ensure_bm25,
-                ensure_passages,
-                find_knowledge,
-            )
+            needs_dense = any(c.system is not System.BM25 for c in self.spec.cells)
+            counters: dict[str, Callable[[int], None]] = {}
 
-            config = PipelineConfig(
-                self.spec.data_dir, self.work / "shared", base_model=self.spec.base_model
+            def on_encode(n: int, total: int) -> None:
+                counters.setdefault("encode", self._counter("encode", total))(n)
+
+            self._shared = build_shared(
+                self.spec.data_dir,
+                self.work / "shared",
+                self.spec.base_model if needs_dense else None,
+                on_encode=on_encode,
             )
-            store = ensure_passages(
-                find_knowledge(self.spec.data_dir), config.work_dir / "passages", config.chunking
-            )
-            ensure_bm25(store, config.work_dir / "index-bm25", config.bm25)
-            tick = self._counter("encode", len(store))
-            index = ensure_base_index(store, config, Callbacks(encode=lambda n, _total: tick(n)))
-            self._shared = Shared(store.directory, config.work_dir / "index-bm25", index)
         return self._shared
 
     def run_cell(self, cell: CellSpec) -> dict[str, Any]:

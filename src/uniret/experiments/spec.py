@@ -205,3 +205,56 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         opt_in=tuple(head.get("opt_in", ())),
         report=dict(data.get("report", {})),
     )
+
+
+QUICKSTART_SYSTEMS = (
+    ("bm25", System.BM25, "BM25"),
+    ("base", System.DENSE, "base (zero-shot)"),
+    ("bm25+base", System.HYBRID, "BM25 + base (RRF)"),
+    ("multi-task", System.DENSE, "multi-task (query side)"),
+    ("bm25+multi-task", System.HYBRID, "BM25 + multi-task (RRF)"),
+)
+
+
+def quickstart_experiment(
+    data_dir: str | Path,
+    *,
+    split: str = "dev",
+    k: int = 100,
+    base_model: str = DEFAULT_MODEL,
+    train_config: str | Path = "configs/multitask-kiltmini.toml",
+    train_overrides: dict[str, Any] | None = None,
+    systems: int = len(QUICKSTART_SYSTEMS),
+) -> ExperimentSpec:
+    """The main job as a built-in experiment: BM25, the base model, their hybrid, a query-side
+    multi-task model and its hybrid with BM25 (the first ``systems`` of them), cached by the
+    same runner as every experiment file."""
+    cells = []
+    for name, system, label in QUICKSTART_SYSTEMS[:systems]:
+        trains = name == "multi-task"
+        cells.append(
+            CellSpec(
+                name=name,
+                system=system,
+                labels={"study": "main", "system": label},
+                train=dict(train_overrides or {}) if trains else None,
+                model="multi-task" if name == "bm25+multi-task" else "",
+            )
+        )
+    data = Path(data_dir).resolve()
+    if not find_task_files(data, split):
+        raise InputError(data, None, None, f"no *-{split}-kilt.jsonl task files")
+    return ExperimentSpec(
+        path=Path(__file__),
+        name="quickstart",
+        data_dir=data,
+        split=split,
+        base_model=base_model,
+        train_config=Path(train_config),
+        k=k,
+        ks=(1, 5, 10, 20, 100),
+        bootstrap=1000,
+        cells=tuple(cells),
+        opt_in=(),
+        report={},
+    )
