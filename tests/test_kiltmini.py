@@ -47,3 +47,25 @@ def test_bm25_matches_reference_figures(tmp_path: Path) -> None:
     assert set(got) == set(REFERENCE_BM25)
     for task, reference in REFERENCE_BM25.items():
         assert abs(got[task] - reference) <= 1.5, (task, got[task], reference)
+
+
+# page-level dev R-precision of the quickstart's systems, as published in the README
+README_MACRO = {
+    "BM25": 68.6,
+    "base (zero-shot)": 70.2,
+    "BM25 + base (RRF)": 76.3,
+    "multi-task (query side)": 74.2,
+    "BM25 + multi-task (RRF)": 77.8,
+}
+
+
+@pytest.mark.slow
+def test_quickstart_reproduces_the_published_figures(tmp_path: Path) -> None:
+    """The whole main job on kiltmini (about 25 minutes on 2 CPU cores: `pytest -m slow`)."""
+    from uniret.evaluation.tables import macro_mean
+
+    results = Runner(quickstart_experiment(KILTMINI), tmp_path).run()
+    for system, published in README_MACRO.items():
+        tasks = main_systems(results)[system]
+        got = 100 * (macro_mean(r["metrics"]["Rprec"] for r in tasks.values()) or 0.0)
+        assert abs(got - published) <= 0.15, (system, got, published)
