@@ -89,6 +89,17 @@ def add_overwrite(parser: argparse.ArgumentParser, kind: str) -> None:
     )
 
 
+def add_config_overrides(parser: argparse.ArgumentParser, what: str = "config") -> None:
+    """``--set KEY=VALUE`` (repeatable): override a key of a training config."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a {what} key (repeatable), e.g. --set lr=1e-5 --set tasks=trex,grec",
+    )
+
+
 def make(cls: Callable[..., T], **kwargs: Any) -> T:
     """Build a config object; its validation errors become one-line CLI errors."""
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from uniret.cli.args import int_at_least
+from uniret.cli.args import add_config_overrides, int_at_least
 from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 
 
@@ -40,13 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="configs/multitask-kiltmini.toml",
         help="query-side multi-task training config (default configs/multitask-kiltmini.toml)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a training-config key",
-    )
+    add_config_overrides(p, "training-config")
     p.add_argument("--no-train", action="store_true", help="stop after the zero-shot systems")
     p.add_argument("--bm25-only", action="store_true", help="BM25 only (no model, no encoding)")
     p.set_defaults(func=cmd_quickstart)
@@ -82,7 +76,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         bar = bars[kind]
         bar.n = info.get("step", info.get("done", 0))
         if kind == "train":
-            bar.set_postfix(loss=f"{info['loss']:.3f}", ex_s=f"{info['examples_per_s']:.1f}")
+            post = {"loss": f"{info['loss']:.3f}", "ex_s": f"{info['examples_per_s']:.1f}"}
+            bar.set_postfix(post, refresh=False)
         bar.refresh()
 
     with work_folder(args.work):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from uniret.cli.args import Formatter, add_overwrite, int_at_least
+from uniret.cli.args import Formatter, add_config_overrides, add_overwrite, int_at_least
 from uniret.cli.retrieve import add_retriever_args, open_retriever
 from uniret.errors import UniretError
 
@@ -33,13 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="TOML or YAML file of the config keys below")
     p.add_argument("--out", required=True, help="model folder (also holds checkpoints and logs)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key (repeatable), e.g. --set lr=1e-5 --set tasks=trex,grec",
-    )
+    add_config_overrides(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     add_overwrite(p, "model or training folder (start over)")
     p.set_defaults(func=cmd_train)
