@@ -9,7 +9,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from uniret.cli.args import add_overwrite, device, float_in, int_at_least, make
+from uniret.cli.args import (
+    add_backend,
+    add_overwrite,
+    backend_config,
+    device,
+    float_in,
+    int_at_least,
+    make,
+)
 from uniret.defaults import DEFAULT_MODEL
 from uniret.errors import UniretError
 
@@ -116,6 +124,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="L2-normalise vectors (default: the model's setting)",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_backend(p, "passages")
     p.set_defaults(func=cmd_encode)
 
 
@@ -149,7 +158,13 @@ def _shard(args: argparse.Namespace) -> tuple[int, int]:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from uniret.corpus.store import PassageStore
-    from uniret.index.encode import EncodeConfig, encode_shard, shard_batches, shard_name
+    from uniret.index.encode import (
+        EncodeConfig,
+        calibration_texts,
+        encode_shard,
+        shard_batches,
+        shard_name,
+    )
     from uniret.models.biencoder import BIENCODER_FILE, BiEncoder, BiEncoderConfig
     from uniret.outputs import Artifact, check_output
 
@@ -163,10 +178,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
         passage_template=args.passage_template,
         query_max_length=args.query_max_length,
     )
+    backend = backend_config(args)
     saved = (Path(args.model) / BIENCODER_FILE).is_file()
     model = BiEncoder.from_pretrained(
         args.model, None if saved else config, pooling=args.pooling, normalize=args.normalize
     ).to(run)
+    model.use_backend(backend, lambda n: calibration_texts(store, model, n))
     first, last = shard_batches(len(store), enc.batch_size, shard, num_shards)
     total = min(last * enc.batch_size, len(store)) - first * enc.batch_size
     started = time.perf_counter()
@@ -188,7 +205,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
             progress=bar.update,
         )
     seconds = time.perf_counter() - started
-    print(f"shard {shard} of {num_shards}: {total:,} passages in {seconds:.1f}s on {run} -> {path}")
+    on = f"{run}, {backend.label}"
+    print(f"shard {shard} of {num_shards}: {total:,} passages in {seconds:.1f}s ({on}) -> {path}")
     return 0
 
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from uniret.cli.args import add_overwrite, csv_floats, float_in, int_at_least
+from uniret.cli.args import (
+    add_backend,
+    add_overwrite,
+    backend_config,
+    csv_floats,
+    float_in,
+    int_at_least,
+)
 from uniret.errors import InputError, UniretError
 
 if TYPE_CHECKING:
@@ -35,6 +42,7 @@ def add_retriever_args(p: argparse.ArgumentParser, *, fusion: bool = True) -> No
     p.add_argument("--model", help="query encoder for a dense index (default: the one in its meta)")
     p.add_argument("--passages", help="passage store, if it moved since the index was built")
     p.add_argument("--device", help="device for query encoding (default: cuda if available)")
+    add_backend(p, "queries")
     if not fusion:
         return
     p.add_argument(
@@ -117,7 +125,7 @@ def open_retriever(args: argparse.Namespace) -> tuple[RetrieverBundle, Retriever
     from uniret.retrieval.loader import open_bundle
 
     bundle = retriever_bundle(args)
-    return bundle, open_bundle(bundle, device=args.device)
+    return bundle, open_bundle(bundle, device=args.device, backend=backend_config(args))
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from uniret import __version__
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError, damaged
 from uniret.io import read_json, write_json
-from uniret.models.biencoder import BiEncoder, device_of
+from uniret.models.biencoder import BiEncoder
 from uniret.outputs import Artifact, claimed
 
 logger = logging.getLogger(__name__)
@@ -76,14 +76,29 @@ def shard_batches(total: int, batch_size: int, shard: int, num_shards: int) -> t
 
 
 def model_identity(model: BiEncoder, model_name: str) -> dict[str, Any]:
-    """What must match between shards and at query time: model, pooling, shaping."""
-    return {
+    """What must match between shards and at query time: model, pooling, shaping, and the
+    inference backend when it is not PyTorch (int8 vectors are not fp32 vectors)."""
+    identity = {
         "model": model_name,
         "pooling": str(model.passage_encoder.pooling),
         "normalize": model.passage_encoder.normalize,
         "dim": model.passage_encoder.dim,
         "biencoder": model.config.to_dict(),
     }
+    if model.backend.label != "torch":
+        identity["backend"] = model.backend.label
+    return identity
+
+
+def calibration_texts(
+    store: PassageStore, model: BiEncoder, count: int, seed: int = 0
+) -> list[str]:
+    """``count`` passages drawn at random (seeded), as the model's passage inputs: the sample
+    an int8 backend is calibrated on."""
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(len(store), size=min(count, len(store)), replace=False))
+    rows = store.table.take(ids)
+    return model.passage_texts(rows.column("title").to_pylist(), rows.column("text").to_pylist())
 
 
 def encode_shard(
@@ -173,33 +188,25 @@ def _encode_shard(
         progress(min(done_batches * config.batch_size, len(ids)))
 
     started = time.perf_counter()
-    encoder = model.passage_encoder
-    device = device_of(encoder)
-    encoder.eval()
-    batches_run = 0
-    with torch.inference_mode():
-        for b in range(done_batches, last - first):
-            rows = slice(b * config.batch_size, min((b + 1) * config.batch_size, len(ids)))
-            batch_ids = ids[rows]
-            passages = store.table.take(batch_ids)
-            inputs = model.passage_texts(
-                passages.column("title").to_pylist(), passages.column("text").to_pylist()
-            )
-            tokens = encoder.tokenize(inputs, model.config.passage_max_length)
-            out_vectors = encoder(**{k: v.to(device) for k, v in tokens.items()})
-            vectors[rows] = out_vectors.float().cpu().numpy().astype(config.dtype)
-            batches_run += 1
-            if progress is not None:
-                progress(len(batch_ids))
-            finished = b + 1
-            stopping = (
-                stop_after is not None and batches_run >= stop_after and finished < last - first
-            )
-            if stopping or finished % config.checkpoint_every == 0 or finished == last - first:
-                vectors.flush()
-                write_json(progress_file, {"meta": meta, "batches_done": finished})
-            if stopping:
-                return None
+    for batches_run, b in enumerate(range(done_batches, last - first), start=1):
+        rows = slice(b * config.batch_size, min((b + 1) * config.batch_size, len(ids)))
+        batch_ids = ids[rows]
+        passages = store.table.take(batch_ids)
+        out_vectors = model.embed_passages(
+            passages.column("title").to_pylist(),
+            passages.column("text").to_pylist(),
+            batch_size=len(batch_ids),
+        )
+        vectors[rows] = out_vectors.astype(config.dtype)
+        if progress is not None:
+            progress(len(batch_ids))
+        finished = b + 1
+        stopping = stop_after is not None and batches_run >= stop_after and finished < last - first
+        if stopping or finished % config.checkpoint_every == 0 or finished == last - first:
+            vectors.flush()
+            write_json(progress_file, {"meta": meta, "batches_done": finished})
+        if stopping:
+            return None
     vectors.flush()
     del vectors
     np.save(out / f"{stem}.ids.npy", ids)
@@ -223,7 +230,7 @@ def _shard_metas(folder: Path) -> list[Path]:
     return [p for p in sorted(folder.glob("shard-*-of-*.json")) if p.name.count(".") == 1]
 
 
-_MUST_MATCH = ("model", "pooling", "normalize", "dim", "biencoder", "corpus_hash")
+_MUST_MATCH = ("model", "pooling", "normalize", "dim", "biencoder", "corpus_hash", "backend")
 
 
 def _check_same(found: dict[str, Any], expected: dict[str, Any], where: Path) -> None:
@@ -293,5 +300,6 @@ def _merge(folder: Path, metas: list[dict[str, Any]]) -> Embeddings:
         seen[ids] = True
     if not seen.all():
         raise ArtifactError(f"{folder}: {int((~seen).sum())} passages have no vector")
-    info = {k: reference[k] for k in (*_MUST_MATCH, "passages", "corpus_size", "dtype")}
+    info = {k: reference.get(k) for k in (*_MUST_MATCH, "passages", "corpus_size", "dtype")}
+    info["backend"] = info["backend"] or "torch"
     return Embeddings(merged, info)

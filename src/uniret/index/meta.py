@@ -67,6 +67,8 @@ class EncoderInfo:
     biencoder: dict[str, Any]
     corpus_hash: str = ""
     dtype: str = "float32"
+    backend: str = "torch"
+    """What computed the vectors: torch, openvino or openvino-int8."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderInfo:

@@ -7,7 +7,7 @@ import dataclasses
 import enum
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from uniret.errors import ArtifactError, damaged
+from uniret.models.backends import Backend, BackendConfig, OpenVINOEncoder, openvino_encoder
 from uniret.models.encoder import Encoder, Pooling, resolve_model_path
 from uniret.tasks.registry import QueryFormat, format_queries, known_tasks
 
@@ -97,6 +98,28 @@ class BiEncoder(nn.Module):
             self.query_encoders = nn.ModuleDict(
                 {name: copy.deepcopy(passage_encoder) for name in names}
             )
+        self.backend = BackendConfig()
+        self._calibration: Callable[[int], list[str]] | None = None
+        self._compiled: dict[int, OpenVINOEncoder] = {}
+
+    def use_backend(
+        self, backend: BackendConfig, calibration: Callable[[int], list[str]] | None = None
+    ) -> None:
+        """Run inference (``embed_*``) on ``backend``; training keeps the PyTorch modules.
+        OpenVINO encoders are exported on first use; int8 calibrates on ``calibration(n)``."""
+        self.backend = backend
+        self._calibration = calibration
+        self._compiled = {}
+
+    def _run(self, encoder: Encoder, texts: list[str], max_length: int, batch: int) -> np.ndarray:
+        """Vectors of ``texts`` with ``encoder`` on this model's backend."""
+        if self.backend.name is Backend.TORCH:
+            return _embed(encoder, texts, max_length, batch)
+        if id(encoder) not in self._compiled:
+            self._compiled[id(encoder)] = openvino_encoder(
+                encoder, self.backend, max_length, self._calibration
+            )
+        return self._compiled[id(encoder)].embed(texts, max_length, batch)
 
     @classmethod
     def from_pretrained(
@@ -187,14 +210,14 @@ class BiEncoder(nn.Module):
     ) -> np.ndarray:
         """Query vectors of already formatted queries (float32, no gradients)."""
         encoder = self.query_encoder(task)
-        return _embed(encoder, list(queries), self.config.query_max_length, batch_size)
+        return self._run(encoder, list(queries), self.config.query_max_length, batch_size)
 
     def embed_passages(
         self, titles: Sequence[str], texts: Sequence[str], batch_size: int = 128
     ) -> np.ndarray:
         """Passage vectors (float32, no gradients), in input order."""
         inputs = self.passage_texts(titles, texts)
-        return _embed(self.passage_encoder, inputs, self.config.passage_max_length, batch_size)
+        return self._run(self.passage_encoder, inputs, self.config.passage_max_length, batch_size)
 
 
 def device_of(module: nn.Module) -> torch.device:

@@ -9,6 +9,7 @@ from typing import Any
 
 from uniret.corpus.store import PassageStore
 from uniret.index.dense import DenseIndex
+from uniret.models.backends import BackendConfig
 from uniret.models.biencoder import BiEncoder
 from uniret.types import Hit
 
@@ -37,12 +38,18 @@ class DenseRetriever:
         model: str | None = None,
         passages: str | Path | None = None,
         device: str | None = None,
+        backend: BackendConfig | None = None,
     ) -> DenseRetriever:
-        """Open a dense index; queries are encoded by the model its meta names, or ``model``."""
+        """Open a dense index; queries are encoded by the model its meta names, or ``model``,
+        on ``backend`` (int8 is calibrated on a sample of the index's passages)."""
+        from uniret.index.encode import calibration_texts
+
         index = DenseIndex.open(index_dir, passages)
         biencoder = index.model(model)
         if device:
             biencoder.to(device)
+        if backend is not None:
+            biencoder.use_backend(backend, lambda n: calibration_texts(index.store, biencoder, n))
         return cls(index.faiss, biencoder, index.store)
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:

@@ -1,0 +1,196 @@
+"""Inference backends for encoding: PyTorch (default) or OpenVINO, in fp32 or int8.
+
+OpenVINO runs the whole encoder (backbone, pooling, normalisation) exported from the PyTorch
+module with ``openvino.convert_model``; ``int8`` adds NNCF post-training static quantization,
+calibrated on a sample of real inputs (activations and weights in int8, the transformer's
+sensitive operations kept in floating point). The exported model is cached, keyed by a hash
+of the encoder's weights and settings: beside the model when it is a writable uniret folder,
+else under ``~/.cache/uniret/openvino``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from uniret.errors import UniretError
+from uniret.io import atomic_path
+from uniret.models.encoder import Encoder
+
+logger = logging.getLogger(__name__)
+
+CACHE_DIR = "openvino"
+MODEL_FILE = "encoder.xml"
+
+
+class Backend(enum.StrEnum):
+    """What runs the encoder at inference time."""
+
+    TORCH = "torch"
+    """The PyTorch module itself (also what training uses)."""
+    OPENVINO = "openvino"
+    """OpenVINO on the CPU: the exported encoder, fp32 or int8."""
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Inference backend: ``name``, ``int8`` quantization (OpenVINO only), ``calibration``
+    texts used to calibrate it, and ``cache_dir`` for exported models (default: beside the
+    model, else ``~/.cache/uniret/openvino``)."""
+
+    name: Backend = Backend.TORCH
+    int8: bool = False
+    calibration: int = 320
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", Backend(self.name))
+        if self.int8 and self.name is Backend.TORCH:
+            raise ValueError("int8 needs the openvino backend (--backend openvino --int8)")
+        if self.calibration < 1:
+            raise ValueError(f"calibration must be >= 1 text, got {self.calibration}")
+
+    @property
+    def label(self) -> str:
+        """``torch``, ``openvino`` or ``openvino-int8``: recorded with the vectors it makes."""
+        return f"{self.name}-int8" if self.int8 else str(self.name)
+
+
+class _Exportable(nn.Module):
+    """The encoder with a fixed signature, for tracing."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        return self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+
+
+class OpenVINOEncoder:
+    """An encoder compiled by OpenVINO; embeds texts like :meth:`Encoder.embed`."""
+
+    def __init__(self, compiled: Any, encoder: Encoder, path: Path) -> None:
+        self.compiled = compiled
+        self.tokenizer = encoder.tokenizer
+        self.dim = encoder.dim
+        self.path = path
+
+    def embed(self, texts: Sequence[str], max_length: int, batch_size: int = 128) -> np.ndarray:
+        """Vectors of ``texts`` (float32), in input order."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            tokens = _tokens(self.tokenizer, list(texts[start : start + batch_size]), max_length)
+            vectors = self.compiled(tokens)[0]
+            out[start : start + len(vectors)] = vectors
+        return out
+
+
+def _tokens(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+    tokens = tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="np"
+    )
+    if "token_type_ids" not in tokens:
+        tokens["token_type_ids"] = np.zeros_like(tokens["input_ids"])
+    return {k: tokens[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def weights_digest(encoder: Encoder) -> str:
+    """sha256 of the encoder's weights and settings (what an exported model must match)."""
+    digest = hashlib.sha256(json.dumps(encoder.settings() | {"source": ""}).encode())
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_root(encoder: Encoder, config: BackendConfig) -> Path:
+    if config.cache_dir:
+        return Path(config.cache_dir)
+    source = Path(encoder.source)
+    if source.is_dir() and os.access(source, os.W_OK):
+        return source / CACHE_DIR
+    return Path.home() / ".cache" / "uniret" / CACHE_DIR
+
+
+def openvino_encoder(
+    encoder: Encoder,
+    config: BackendConfig,
+    max_length: int,
+    calibration_texts: Callable[[int], list[str]] | None = None,
+) -> OpenVINOEncoder:
+    """Export (or load from the cache) and compile ``encoder`` for OpenVINO.
+
+    ``calibration_texts(n)`` gives ``n`` representative inputs; int8 needs it.
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        raise UniretError(
+            "the openvino backend needs `pip install uniret[fast]` (openvino, nncf)"
+        ) from None
+    key_parts = {
+        "weights": weights_digest(encoder),
+        "int8": config.int8,
+        "calibration": config.calibration if config.int8 else 0,
+        "max_length": max_length if config.int8 else 0,
+        "openvino": ov.__version__,
+    }
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    folder = _cache_root(encoder, config) / f"{config.label}-{key}"
+    core = ov.Core()
+    if not (folder / MODEL_FILE).is_file():
+        model = _export(encoder, max_length)
+        if config.int8:
+            if calibration_texts is None:
+                raise UniretError("int8 quantization needs calibration texts")
+            model = _quantize(model, encoder, calibration_texts(config.calibration), max_length)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            ov.save_model(model, str(tmp / MODEL_FILE))
+            (tmp / "key.json").write_text(json.dumps(key_parts, indent=2) + "\n")
+        logger.info("exported %s to %s", config.label, folder)
+    compiled = core.compile_model(str(folder / MODEL_FILE), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    return OpenVINOEncoder(compiled, encoder, folder)
+
+
+def _export(encoder: Encoder, max_length: int) -> Any:
+    import openvino as ov
+
+    example = {
+        k: torch.from_numpy(v)
+        for k, v in _tokens(encoder.tokenizer, ["an example", "two"], max_length).items()
+    }
+    module = _Exportable(encoder).eval()
+    with torch.inference_mode():
+        return ov.convert_model(module, example_input=example)
+
+
+def _quantize(model: Any, encoder: Encoder, texts: list[str], max_length: int) -> Any:
+    import nncf
+
+    batches = [
+        _tokens(encoder.tokenizer, texts[i : i + 16], max_length) for i in range(0, len(texts), 16)
+    ]
+    return nncf.quantize(
+        model,
+        nncf.Dataset(batches),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(batches),
+    )

@@ -1,0 +1,94 @@
+"""Inference backends on a tiny random BERT: OpenVINO matches PyTorch, int8 stays close, exported
+models are cached, and vectors record the backend that made them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import PAGES
+from uniret.corpus.store import PassageStore
+from uniret.errors import ArtifactError
+from uniret.index.encode import EncodeConfig, calibration_texts, encode_shard, load_embeddings
+from uniret.models.backends import BackendConfig
+from uniret.models.biencoder import BiEncoder
+
+pytest.importorskip("openvino")
+
+TEXTS = [t for page in PAGES for t in page["text"]]
+
+
+def _model(tiny_model: str) -> BiEncoder:
+    return BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
+
+
+def test_openvino_fp32_matches_torch(tiny_model: str, tmp_path: Path) -> None:
+    model = _model(tiny_model)
+    reference = model.embed_queries(TEXTS, batch_size=4)
+    model.use_backend(BackendConfig("openvino", cache_dir=str(tmp_path)))
+    fast = model.embed_queries(TEXTS, batch_size=4)
+    np.testing.assert_allclose(fast, reference, atol=1e-4)
+
+
+def test_int8_is_close_calibrated_once_and_cached(tiny_model: str, tmp_path: Path) -> None:
+    model = _model(tiny_model)
+    reference = model.embed_passages(["t"] * len(TEXTS), TEXTS)
+    asked: list[int] = []
+
+    def calibration(n: int) -> list[str]:
+        asked.append(n)
+        return (TEXTS * 40)[:n]
+
+    config = BackendConfig("openvino", int8=True, calibration=64, cache_dir=str(tmp_path))
+    model.use_backend(config, calibration)
+    vectors = model.embed_passages(["t"] * len(TEXTS), TEXTS)
+    cosine = np.sum(vectors * reference, axis=1)
+    assert cosine.mean() > 0.95 and not np.allclose(vectors, reference, atol=1e-4)
+    assert asked == [64]
+    exported = sorted(p.name for p in tmp_path.iterdir())
+    assert len(exported) == 1 and exported[0].startswith("openvino-int8-")
+    fresh = _model(tiny_model)  # same weights: the cached export is used, no new calibration
+    fresh.use_backend(config, calibration)
+    np.testing.assert_array_equal(fresh.embed_passages(["t"] * len(TEXTS), TEXTS), vectors)
+    assert asked == [64] and sorted(p.name for p in tmp_path.iterdir()) == exported
+
+
+def test_int8_needs_openvino() -> None:
+    with pytest.raises(ValueError, match="int8 needs the openvino backend"):
+        BackendConfig("torch", int8=True)
+
+
+def test_shards_record_and_do_not_mix_backends(
+    tiny_model: str, store: PassageStore, tmp_path: Path
+) -> None:
+    model = _model(tiny_model)
+    model.use_backend(BackendConfig("openvino", cache_dir=str(tmp_path / "cache")))
+    encode_shard(model, tiny_model, store, tmp_path / "emb", config=EncodeConfig(batch_size=4))
+    embeddings = load_embeddings(tmp_path / "emb")
+    assert embeddings.meta["backend"] == "openvino"
+    torch_model = _model(tiny_model)
+    with pytest.raises(ArtifactError, match="backend"):
+        encode_shard(
+            torch_model,
+            tiny_model,
+            store,
+            tmp_path / "emb",
+            shard=0,
+            num_shards=2,
+            config=EncodeConfig(batch_size=4),
+        )
+    torch_model.use_backend(BackendConfig())
+    encode_shard(torch_model, tiny_model, store, tmp_path / "t", config=EncodeConfig(batch_size=4))
+    assert load_embeddings(tmp_path / "t").meta["backend"] == "torch"
+    np.testing.assert_allclose(
+        embeddings.vectors, load_embeddings(tmp_path / "t").vectors, atol=1e-4
+    )
+
+
+def test_calibration_sample_is_seeded_passage_inputs(tiny_model: str, store: PassageStore) -> None:
+    model = _model(tiny_model)
+    first = calibration_texts(store, model, 4)
+    assert first == calibration_texts(store, model, 4) and len(first) == 4
+    assert len(calibration_texts(store, model, 10_000)) == len(store)
