@@ -248,7 +248,7 @@ def test_frozen_vectors_come_from_the_embeddings_not_a_lossy_index(
     flat = DenseIndex.open(dense_index)
     shutil.rmtree(tmp_path / "emb")  # gone: an exact index reconstructs, a PQ one refuses
     np.testing.assert_array_equal(flat.vectors(), exact)
-    with pytest.raises(ArtifactError, match="IVF-PQ index holds only compressed codes"):
+    with pytest.raises(ArtifactError, match="ivfpq index holds only compressed codes"):
         ivfpq.vectors()
 
 

@@ -51,14 +51,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "dense",
         help="FAISS index of encoded passages",
         description="Merge the embedding shards of one `uniret encode` run and build a FAISS "
-        "inner-product index (flat = exact, hnsw, ivfpq), saved with the passage ids and a "
+        "inner-product index (flat = exact; fp16, sq8 = exact over compressed vectors; hnsw; "
+        "ivfpq, optionally OPQ-rotated and refined with stored vectors; auto = flat up to "
+        "200k vectors, else ivfpq refined with fp16), saved with the passage ids and a "
         "meta.json naming the model. Shards of different models or corpora, and vectors "
         "holding NaN, are refused.",
     )
     p.add_argument("--embeddings", required=True, help="folder written by `uniret encode`")
     p.add_argument("--out", required=True, help="output index folder (new or empty)")
     p.add_argument(
-        "--type", default="flat", choices=["flat", "hnsw", "ivfpq"], help="(default flat)"
+        "--type",
+        default="flat",
+        choices=["flat", "fp16", "sq8", "hnsw", "ivfpq", "auto"],
+        help="(default flat)",
     )
     p.add_argument("--passages", help="passage store, if it moved since encoding")
     positive = int_at_least(1)
@@ -69,6 +74,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pq-m", type=positive, default=48, help="PQ sub-quantisers (default 48)")
     p.add_argument("--nprobe", type=positive, default=32, help="IVF lists probed (default 32)")
+    p.add_argument("--opq", action="store_true", help="IVF-PQ: rotate vectors with OPQ first")
+    p.add_argument(
+        "--refine",
+        default="",
+        choices=["", "fp16", "fp32"],
+        help="IVF-PQ: also store the vectors and re-score candidates with them (default none; "
+        "auto uses fp16)",
+    )
+    p.add_argument(
+        "--k-factor", type=positive, default=4, help="refined candidates per result (default 4)"
+    )
     add_overwrite(p, "dense index")
     p.set_defaults(func=cmd_index_dense)
 
@@ -224,6 +240,9 @@ def cmd_index_dense(args: argparse.Namespace) -> int:
         nlist=args.nlist,
         pq_m=args.pq_m,
         nprobe=args.nprobe,
+        opq=args.opq,
+        refine=args.refine,
+        k_factor=args.k_factor,
     )
     started = time.perf_counter()
     build_dense_index(

@@ -50,7 +50,8 @@ def build_dense_index(
     overwrite: bool = False,
 ) -> Path:
     """Merge the shards of ``embeddings_dir`` and write a FAISS index directory (atomically;
-    an existing dense index there is replaced only with ``overwrite``)."""
+    an existing dense index there is replaced only with ``overwrite``). ``auto`` is resolved by
+    the number of vectors and recorded resolved."""
     check_output(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite)
     embeddings = load_embeddings(embeddings_dir)
     bad = ~np.isfinite(embeddings.vectors).all(axis=1)
@@ -75,7 +76,7 @@ def build_dense_index(
             store,
             out_dir,
             encoder=EncoderInfo.from_dict(embeddings.meta),
-            faiss=config.to_dict(),
+            faiss=config.resolved(len(embeddings.vectors)).to_dict(),
             embeddings=Location.of(Path(embeddings_dir), out_dir),
             versions={"faiss": faiss.__version__},
         )
@@ -113,10 +114,10 @@ class DenseIndex:
                 if embeddings.meta["corpus_hash"] == self.meta.passages.corpus_hash:
                     return embeddings.vectors
         kind = IndexConfig.from_dict(self.meta.faiss or {}).type
-        if kind is IndexType.IVFPQ:
+        if kind not in (IndexType.FLAT, IndexType.HNSW):
             raise ArtifactError(
                 f"{self.directory}: the passage vectors are needed, but its embeddings folder "
-                "is gone and an IVF-PQ index holds only compressed codes; re-encode the corpus"
+                f"is gone and a {kind} index holds only compressed codes; re-encode the corpus"
             )
         return self.faiss.reconstruct_n(0, self.faiss.ntotal)
 
