@@ -1,0 +1,146 @@
+"""Dense index families at growing corpus sizes: memory, build time, q/s and overlap with flat.
+
+The corpus is the real base-model embeddings of kiltmini (from ``uniret encode``) and, above
+their size, synthetic vectors drawn around real ones: a random real passage vector plus
+Gaussian noise, renormalised (``--noise`` sets the noise's share of the norm). Queries are the
+real kiltmini dev queries encoded with the same model. Each index type answers all queries in
+one batched call (all threads, best of ``--repeat``); overlap@k = |top-k ∩ exact top-k| / k,
+averaged; memory is the serialized index size.
+
+    python benchmarks/bench_index_scale.py --embeddings runs/quickstart/shared/emb-base \\
+        --sizes 38175,1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import faiss
+import numpy as np
+
+from uniret.defaults import DEFAULT_DATA
+from uniret.index.encode import load_embeddings
+from uniret.index.faiss_index import IndexConfig, IndexType, build_faiss
+from uniret.models.biencoder import BiEncoder, BiEncoderConfig
+from uniret.tasks.kilt import find_task_files, read_examples
+
+
+def corpus(real: np.ndarray, size: int, noise: float, seed: int = 0) -> np.ndarray:
+    """``size`` vectors: the real ones first, then noisy copies of random real ones."""
+    if size <= len(real):
+        return real[:size]
+    rng = np.random.default_rng(seed)
+    out = np.empty((size, real.shape[1]), dtype=np.float32)
+    out[: len(real)] = real
+    for start in range(len(real), size, 100_000):
+        stop = min(start + 100_000, size)
+        base = real[rng.integers(len(real), size=stop - start)]
+        jitter = rng.normal(size=base.shape).astype(np.float32)
+        jitter *= noise / np.linalg.norm(jitter, axis=1, keepdims=True)
+        block = base + jitter
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def configs(size: int) -> dict[str, IndexConfig]:
+    """Index builds per size; IVF-PQ is built once, refined with fp16, and swept over its
+    search-time knobs (nprobe, k_factor; k_factor 0 = the IVF-PQ ranking without refinement)."""
+    nlist = max(64, min(4096, int(np.sqrt(size))))
+    return {
+        "flat": IndexConfig(),
+        "fp16": IndexConfig(type=IndexType.FP16),
+        "sq8": IndexConfig(type=IndexType.SQ8),
+        "ivfpq": IndexConfig(
+            type=IndexType.IVFPQ, nlist=nlist, pq_m=48, nprobe=32, refine="fp16", k_factor=4
+        ),
+    }
+
+
+SWEEP = [(16, 0), (32, 0), (32, 4), (64, 4), (64, 8), (128, 8), (128, 16)]
+
+
+def variants(name: str, index: faiss.Index) -> list[tuple[str, faiss.Index, int, int]]:
+    """``(label, index to search, nprobe, k_factor)``: the index itself, or for IVF-PQ one entry
+    per point of the sweep (k_factor 0: its base IVF-PQ, unrefined)."""
+    if name != "ivfpq":
+        return [(name, index, 0, 0)]
+    base = faiss.downcast_index(index).base_index
+    return [
+        (
+            f"ivfpq nprobe {nprobe}" + (f" + fp16 refine x{k_factor}" if k_factor else ""),
+            index if k_factor else base,
+            nprobe,
+            k_factor,
+        )
+        for nprobe, k_factor in SWEEP
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--embeddings", required=True)
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--sizes", default="38175,1000000")
+    parser.add_argument("--noise", type=float, default=0.5)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    emb = load_embeddings(args.embeddings)
+    model = BiEncoder.from_pretrained(
+        emb.meta["model"], BiEncoderConfig.from_dict(emb.meta["biencoder"])
+    )
+    queries = np.concatenate(
+        [
+            model.embed_inputs([e.input for e in read_examples(tf.path)], tf.task)
+            for tf in find_task_files(args.data, "dev")
+        ]
+    )
+    for size in (int(s) for s in args.sizes.split(",")):
+        x = corpus(emb.vectors, size, args.noise)
+        exact = None
+        flat_qps = None
+        for kind, config in configs(size).items():
+            started = time.perf_counter()
+            built = build_faiss(x, config)
+            build = time.perf_counter() - started
+            memory = faiss.serialize_index(built).nbytes / 2**20
+            for name, index, nprobe, k_factor in variants(kind, built):
+                if nprobe:
+                    faiss.extract_index_ivf(built).nprobe = nprobe
+                if k_factor:
+                    faiss.downcast_index(built).k_factor = k_factor
+                best = float("inf")
+                for _ in range(args.repeat):
+                    started = time.perf_counter()
+                    _, ids = index.search(queries, args.k)
+                    best = min(best, time.perf_counter() - started)
+                if exact is None:
+                    exact = ids
+                overlap = np.mean(
+                    [len(set(a) & set(b)) / args.k for a, b in zip(ids, exact, strict=True)]
+                )
+                qps = len(queries) / best
+                flat_qps = flat_qps or qps
+                row = {
+                    "vectors": size,
+                    "index": name,
+                    "memory_mib": round(memory, 1),
+                    "build_s": round(build, 1),
+                    "queries_per_s": round(qps),
+                    "speed_vs_flat": round(qps / flat_qps, 2),
+                    f"overlap@{args.k}": round(float(overlap), 4),
+                }
+                print(json.dumps(row), flush=True)
+            del built
+    print(
+        f"{len(queries)} real dev queries, {faiss.omp_get_max_threads()} threads, "
+        f"synthetic noise {args.noise}"
+    )
+
+
+if __name__ == "__main__":
+    main()
