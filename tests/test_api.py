@@ -29,5 +29,7 @@ def test_unknown_name_is_an_attribute_error() -> None:
 
 def test_import_uniret_loads_neither_torch_nor_faiss() -> None:
     code = "import sys, uniret; print(sorted(m for m in ('torch', 'faiss') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.strip() == "[]"

@@ -294,7 +294,7 @@ def test_verbose_shows_the_traceback(built: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "uniret.cli", "-v", "corpus", "build", "--knowledge",
          str(built / "kilt"), "--out", str(tmp_path / "p")],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert result.returncode != 0 and "Traceback" in result.stderr
 
@@ -356,7 +356,7 @@ def test_quiet_silences_library_progress_bars(built: Path, tiny_model: str, tmp_
     result = subprocess.run(
         [sys.executable, "-m", "uniret.cli", "-q", "encode", "--model", tiny_model, "--passages",
          str(built / "passages"), "--out", str(tmp_path / "emb")],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
     assert "Loading weights" not in result.stderr and "%|" not in result.stderr
 

@@ -59,11 +59,12 @@ def test_auto_resolves_by_size_and_search_knobs_survive_saving(
     config = IndexConfig(type=IndexType.AUTO, auto_flat_max=100, nlist=16, pq_m=8, nprobe=16)
     resolved = config.resolved(len(data[0]))
     assert (resolved.type, resolved.refine) == (IndexType.IVFPQ, "fp16")
+    assert (resolved.nlist, resolved.nprobe, resolved.k_factor) == (16, 128, 16)
     index = build_faiss(data[0], config)
     save_faiss(index, tmp_path)
     loaded = load_faiss(tmp_path, resolved)
-    assert faiss.downcast_index(loaded).k_factor == 4
-    assert faiss.extract_index_ivf(loaded).nprobe == 16
+    assert faiss.downcast_index(loaded).k_factor == 16
+    assert faiss.extract_index_ivf(loaded).nprobe == 128
     np.testing.assert_array_equal(loaded.search(data[1], K)[1], index.search(data[1], K)[1])
     with pytest.raises(ValueError, match="refine must be"):
         IndexConfig(refine="int4")
