@@ -1,10 +1,14 @@
-"""Chunking throughput and peak memory on generated knowledge sources of growing size.
+"""Chunking throughput and peak memory on generated knowledge sources of growing size, and
+random access into the passage store it writes.
 
 Generates KILT-format knowledge files (random words, 1-6 paragraphs per page) and runs
 ``uniret corpus build`` on each in a fresh child process, reporting pages/s and the child's
-peak RSS. Bounded memory means the peak stays flat as the file grows.
+peak RSS. Bounded memory means the peak stays flat as the file grows. A second child opens the
+store (memory-mapped) and times ``get_many`` of random passage ids: single ids and batches of
+100 (the size of one query's top-100), reporting median and 99th-percentile latency and RSS.
 
     python benchmarks/bench_chunking.py --pages 100000 500000
+    python benchmarks/bench_chunking.py --pages 5900000     # KILT's 5.9M pages, ~17M passages
 """
 
 from __future__ import annotations
@@ -43,6 +47,25 @@ def generate(path: Path, pages: int, seed: int = 0) -> None:
             )
 
 
+ACCESS = """
+import resource, time
+import numpy as np
+from uniret.corpus.store import PassageStore
+t = time.perf_counter(); store = PassageStore({store!r}); opened = time.perf_counter() - t
+rng = np.random.default_rng(0)
+def timed(size, calls):
+    out = []
+    for _ in range(calls):
+        ids = rng.integers(len(store), size=size).tolist()
+        t = time.perf_counter(); store.get_many(ids); out.append(time.perf_counter() - t)
+    return np.percentile(out, 50) * 1e3, np.percentile(out, 99) * 1e3
+one, hundred = timed(1, 2000), timed(100, 300)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"open {{opened:.2f}}s; 1 id p50 {{one[0]:.3f}} ms p99 {{one[1]:.3f}} ms; "
+      f"100 ids p50 {{hundred[0]:.2f}} ms p99 {{hundred[1]:.2f}} ms; peak RSS {{rss:,.0f}} MiB")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,8 +94,17 @@ def main() -> None:
                 f"{pages:>9,} pages ({size_mb:,.0f} MiB, {int(passages):,} passages): "
                 f"{float(seconds):.1f}s, {pages / float(seconds):,.0f} pages/s, "
                 f"peak RSS {int(rss_kib) / 1024:,.0f} MiB "
-                f"(child wall {time.perf_counter() - started:.1f}s)"
+                f"(child wall {time.perf_counter() - started:.1f}s)",
+                flush=True,
             )
+            src.unlink()  # the store is what the access test reads
+            result = subprocess.run(
+                [sys.executable, "-c", ACCESS.format(store=str(out))],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            print(f"{'':>9}  random access: {result.stdout.strip()}", flush=True)
 
 
 if __name__ == "__main__":
