@@ -54,3 +54,21 @@ def test_skip_invalid_counts_bad_lines(tmp_path: Path) -> None:
     src.write_text(json.dumps(PAGES[1]) + "\n{broken json\n" + json.dumps({"text": ["x"]}) + "\n")
     meta = build_passage_store(src, tmp_path / "out", skip_invalid=True)
     assert meta["pages"] == 1 and meta["skipped_lines"] == 2
+
+
+def test_get_many_across_record_batches_keeps_the_order_asked(
+    kilt_dir: Path, tmp_path: Path
+) -> None:
+    build_passage_store(
+        kilt_dir / "knowledge.jsonl", tmp_path / "small", ChunkConfig(words=5), batch_rows=3
+    )
+    store = PassageStore(tmp_path / "small")
+    assert store.table.column("id").num_chunks > 3  # ids spread over many record batches
+    ids = [len(store) - 1, 0, 4, 4, 7, 1, len(store) - 1]
+    got = store.get_many(ids)
+    assert [p.id for p in got] == ids
+    rows = store.table.to_pydict()
+    assert [p.text for p in got] == [rows["text"][i] for i in ids]
+    assert store.get_many([]) == []
+    with pytest.raises(IndexError):
+        store.get_many([len(store)])

@@ -201,22 +201,39 @@ class PassageStore:
         return self.get_many([passage_id])[0]
 
     def get_many(self, passage_ids: Sequence[int]) -> list[Passage]:
-        """Passages by id, in the order asked."""
+        """Passages by id, in the order asked.
+
+        Ids are grouped by the record batch that holds them and taken batch by batch: a
+        ``take`` over the whole memory-mapped table costs ~1.4 ms whatever the count.
+        """
         ids = np.asarray(passage_ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise IndexError(f"passage id out of range [0, {len(self)})")
-        rows = self.table.take(pa.array(ids)).to_pydict()
-        return [
-            Passage(
-                id=rows["id"][i],
-                wikipedia_id=rows["wikipedia_id"][i],
-                title=rows["title"][i],
-                text=rows["text"][i],
-                start_paragraph=rows["start_paragraph"][i],
-                end_paragraph=rows["end_paragraph"][i],
-            )
-            for i in range(len(ids))
-        ]
+        found: list[Passage | None] = [None] * len(ids)
+        which = np.searchsorted(self._offsets, ids, side="right") - 1
+        for batch in np.unique(which):
+            where = np.flatnonzero(which == batch)
+            local = pa.array(ids[where] - self._offsets[batch])
+            rows = self._batches[batch].take(local).to_pydict()
+            for j, position in enumerate(where.tolist()):
+                found[position] = Passage(
+                    id=rows["id"][j],
+                    wikipedia_id=rows["wikipedia_id"][j],
+                    title=rows["title"][j],
+                    text=rows["text"][j],
+                    start_paragraph=rows["start_paragraph"][j],
+                    end_paragraph=rows["end_paragraph"][j],
+                )
+        return found  # type: ignore[return-value]
+
+    @cached_property
+    def _batches(self) -> list[pa.RecordBatch]:
+        return self.table.to_batches()
+
+    @cached_property
+    def _offsets(self) -> np.ndarray:
+        """Row id of each record batch's first row (and the total at the end)."""
+        return np.cumsum([0] + [b.num_rows for b in self._batches]).astype(np.int64)
 
     def texts(
         self, start: int = 0, stop: int | None = None, *, with_title: str | None = None
