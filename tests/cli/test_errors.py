@@ -265,7 +265,7 @@ CASES = [
                               "nosuchkey"], "field '--rank-keys': no gold provenance has all "
          "of nosuchkey"),
     Case("nan-vectors", ["index", "dense", "--embeddings", "emb", "--out", "d2"],
-         "1 vectors hold NaN or infinity (first: passage", nan_vectors),
+         "emb: vectors hold NaN or infinity (first: passage", nan_vectors),
 ]  # fmt: skip
 
 

@@ -68,3 +68,19 @@ def test_auto_resolves_by_size_and_search_knobs_survive_saving(
     np.testing.assert_array_equal(loaded.search(data[1], K)[1], index.search(data[1], K)[1])
     with pytest.raises(ValueError, match="refine must be"):
         IndexConfig(refine="int4")
+
+
+def test_shards_are_added_in_passage_id_order(data: tuple[np.ndarray, np.ndarray]) -> None:
+    from uniret.index.faiss_index import build_faiss_from_shards
+
+    x = data[0]
+    order = np.random.default_rng(1).permutation(len(x))  # shards hold ids in any order
+    shards = [(order[:1000], x[order[:1000]]), (order[1000:], x[order[1000:]])]
+    index, ids = build_faiss_from_shards(shards, IndexConfig(), chunk=700)
+    np.testing.assert_array_equal(ids, np.arange(len(x)))
+    np.testing.assert_array_equal(index.reconstruct_n(0, len(x)), x)
+    assert overlap(index.search(data[1], K)[1], exact(data)) == 1.0
+    broken = x[order[1000:]].copy()
+    broken[5, 0] = np.nan
+    with pytest.raises(ValueError, match=f"first: passage {order[1005]}"):
+        build_faiss_from_shards([shards[0], (order[1000:], broken)], IndexConfig())

@@ -13,12 +13,12 @@ import numpy as np
 
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
-from uniret.index.encode import load_embeddings
+from uniret.index.encode import load_embeddings, open_embeddings
 from uniret.index.faiss_index import (
     IDS_FILE,
     IndexConfig,
     IndexType,
-    build_faiss,
+    build_faiss_from_shards,
     load_faiss,
     save_faiss,
 )
@@ -53,37 +53,32 @@ def build_dense_index(
     an existing dense index there is replaced only with ``overwrite``). ``auto`` is resolved by
     the number of vectors and recorded resolved."""
     check_output(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite)
-    embeddings = load_embeddings(embeddings_dir)
-    bad = ~np.isfinite(embeddings.vectors).all(axis=1)
-    if bad.any():
-        raise ArtifactError(
-            f"embeddings in {embeddings_dir}: {int(bad.sum())} vectors hold NaN or infinity "
-            f"(first: passage {int(np.flatnonzero(bad)[0])}); re-encode them"
-        )
+    embeddings = open_embeddings(embeddings_dir)  # memory-mapped shards, added one by one
     store = PassageStore(passages or embeddings.meta["passages"])
     if store.corpus_hash != embeddings.meta["corpus_hash"]:
         raise ArtifactError(
             f"embeddings in {embeddings_dir} come from corpus "
             f"{embeddings.meta['corpus_hash']}, but {store.directory} is {store.corpus_hash}"
         )
-    index = build_faiss(embeddings.vectors, config)
+    try:
+        index, ids = build_faiss_from_shards(embeddings.shards, config)
+    except ValueError as exc:
+        raise ArtifactError(f"embeddings in {embeddings_dir}: {exc}; re-encode them") from None
     with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
         tmp.mkdir(parents=True)
         save_faiss(index, tmp)
-        np.save(tmp / IDS_FILE, np.arange(len(embeddings.vectors), dtype=np.int64))
+        np.save(tmp / IDS_FILE, ids)
         meta = IndexMeta.new(
             DENSE,
             store,
             out_dir,
             encoder=EncoderInfo.from_dict(embeddings.meta),
-            faiss=config.resolved(len(embeddings.vectors)).to_dict(),
+            faiss=config.resolved(len(ids)).to_dict(),
             embeddings=Location.of(Path(embeddings_dir), out_dir),
             versions={"faiss": faiss.__version__},
         )
         write_json(tmp / INDEX_META, meta.to_dict())
-    logger.info(
-        "%s index of %d vectors written to %s", config.type, len(embeddings.vectors), out_dir
-    )
+    logger.info("%s index of %d vectors written to %s", config.type, len(ids), out_dir)
     return Path(out_dir)
 
 
@@ -95,6 +90,8 @@ class DenseIndex:
     faiss: faiss.Index
     meta: IndexMeta
     store: PassageStore
+    ids: np.ndarray
+    """The passage id of each index row (rows follow the shards, not passage-id order)."""
 
     @property
     def encoder(self) -> EncoderInfo:
@@ -119,7 +116,9 @@ class DenseIndex:
                 f"{self.directory}: the passage vectors are needed, but its embeddings folder "
                 f"is gone and a {kind} index holds only compressed codes; re-encode the corpus"
             )
-        return self.faiss.reconstruct_n(0, self.faiss.ntotal)
+        vectors = np.empty((self.faiss.ntotal, self.faiss.d), dtype=np.float32)
+        vectors[self.ids] = self.faiss.reconstruct_n(0, self.faiss.ntotal)
+        return vectors
 
     def model(self, override: str | None = None) -> BiEncoder:
         """The bi-encoder that made the vectors (pooling, normalisation and passage template
@@ -156,4 +155,7 @@ class DenseIndex:
                     f"it holds {index.ntotal} {index.d}-d vectors, expected {len(store)} "
                     f"{encoder.dim if encoder else '?'}-d ones"
                 )
-        return cls(Path(index_dir), index, meta, store)
+            ids = np.load(Path(index_dir) / IDS_FILE)
+            if ids.shape != (index.ntotal,):
+                raise ArtifactError(f"{IDS_FILE} holds {ids.shape} ids for {index.ntotal} rows")
+        return cls(Path(index_dir), index, meta, store, ids)

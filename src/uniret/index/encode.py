@@ -250,8 +250,35 @@ class Embeddings:
     meta: dict[str, Any]
 
 
+@dataclass
+class ShardedEmbeddings:
+    """The shards of one encoding run, checked and memory-mapped, not merged: ``shards`` holds
+    ``(passage ids, vectors)`` per shard, vectors row i belonging to passage ``ids[i]``."""
+
+    shards: list[tuple[np.ndarray, np.ndarray]]
+    meta: dict[str, Any]
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids, _ in self.shards)
+
+    def merge(self) -> Embeddings:
+        """All vectors in passage-id order, in memory (float32)."""
+        merged = np.zeros((self.meta["corpus_size"], self.meta["dim"]), dtype=np.float32)
+        for ids, vectors in self.shards:
+            merged[ids] = vectors
+        return Embeddings(merged, self.meta)
+
+
 def load_embeddings(directory: str | Path) -> Embeddings:
     """Merge every shard of ``directory`` into one array ordered by passage id.
+
+    Refuses shards from different models or corpora, missing shards and gaps.
+    """
+    return open_embeddings(directory).merge()
+
+
+def open_embeddings(directory: str | Path) -> ShardedEmbeddings:
+    """Check and memory-map every shard of ``directory`` (nothing is loaded whole).
 
     Refuses shards from different models or corpora, missing shards and gaps.
     """
@@ -267,10 +294,10 @@ def load_embeddings(directory: str | Path) -> Embeddings:
     if not metas:
         raise ArtifactError(f"{folder}: no finished embedding shards (run `uniret encode`)")
     with broken():
-        return _merge(folder, metas)
+        return _open_shards(folder, metas)
 
 
-def _merge(folder: Path, metas: list[dict[str, Any]]) -> Embeddings:
+def _open_shards(folder: Path, metas: list[dict[str, Any]]) -> ShardedEmbeddings:
     reference = metas[0]
     for meta in metas[1:]:
         for key in (*_MUST_MATCH, "num_shards"):
@@ -285,9 +312,9 @@ def _merge(folder: Path, metas: list[dict[str, Any]]) -> Embeddings:
         missing = sorted(set(range(num_shards)) - set(present))
         raise ArtifactError(f"{folder}: shards {missing} of {num_shards} are not finished")
     size = reference["corpus_size"]
-    merged = np.zeros((size, reference["dim"]), dtype=np.float32)
     seen = np.zeros(size, dtype=bool)
-    for meta in metas:
+    shards = []
+    for meta in sorted(metas, key=lambda m: m["shard"]):
         stem = shard_name(meta["shard"], num_shards)
         ids = np.load(folder / f"{stem}.ids.npy")
         vectors = np.load(folder / f"{stem}.npy", mmap_mode="r")
@@ -296,10 +323,10 @@ def _merge(folder: Path, metas: list[dict[str, Any]]) -> Embeddings:
                 f"{stem}: {vectors.shape} vectors for {len(ids)} ids, expected "
                 f"{meta['count']} x {reference['dim']}"
             )
-        merged[ids] = vectors
         seen[ids] = True
+        shards.append((ids, vectors))
     if not seen.all():
         raise ArtifactError(f"{folder}: {int((~seen).sum())} passages have no vector")
     info = {k: reference.get(k) for k in (*_MUST_MATCH, "passages", "corpus_size", "dtype")}
     info["backend"] = info["backend"] or "torch"
-    return Embeddings(merged, info)
+    return ShardedEmbeddings(shards, info)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -101,38 +102,85 @@ class IndexConfig:
 def build_faiss(vectors: np.ndarray, config: IndexConfig) -> faiss.Index:
     """A FAISS index over ``vectors`` (row i = passage id i), inner-product metric; ``auto``
     is resolved by the number of vectors (the meta records the resolved config)."""
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    n, dim = x.shape
+    ids = np.arange(len(vectors), dtype=np.int64)
+    return build_faiss_from_shards([(ids, vectors)], config)[0]
+
+
+def build_faiss_from_shards(
+    shards: Sequence[tuple[np.ndarray, np.ndarray]], config: IndexConfig, chunk: int = 16_384
+) -> tuple[faiss.Index, np.ndarray]:
+    """A FAISS index over the vectors of every ``(passage ids, vectors)`` shard (ids 0..N-1
+    between them), added ``chunk`` rows at a time in passage-id order (memory-mapped shards are
+    never loaded whole); returns it with the passage id of each of its rows. Trained index
+    types learn from one seeded sample of rows drawn across all shards. Vectors holding NaN
+    or infinity are refused."""
+    sizes = [len(ids) for ids, _ in shards]
+    n, dim = sum(sizes), shards[0][1].shape[1]
     config = config.resolved(n)
+    index = _new_index(config, n, dim)
+    if not index.is_trained:
+        rng = np.random.default_rng(config.seed)
+        nlist = _nlist(config, n)
+        size = min(n, max(256 * nlist, 2**config.pq_bits * 39))
+        if config.type in (IndexType.FP16, IndexType.SQ8):
+            size = n  # a scalar quantizer's ranges come from every vector
+        index.train(_rows(shards, sizes, rng.choice(n, size=size, replace=False)))
+    # rows go in passage-id order (row i = passage i, as a merged array would give), read
+    # ``chunk`` at a time from wherever each passage's shard holds it
+    all_ids = np.concatenate([ids for ids, _ in shards]).astype(np.int64)
+    position = np.empty(n, dtype=np.int64)
+    position[all_ids] = np.arange(n, dtype=np.int64)
+    for start in range(0, n, chunk):
+        block = _rows(shards, sizes, position[start : start + chunk])
+        bad = ~np.isfinite(block).all(axis=1)
+        if bad.any():
+            first = start + int(np.flatnonzero(bad)[0])
+            raise ValueError(f"vectors hold NaN or infinity (first: passage {first})")
+        index.add(block)
+    set_search_params(index, config)
+    return index, np.arange(n, dtype=np.int64)
+
+
+def _nlist(config: IndexConfig, n: int) -> int:
+    return config.nlist or max(1, min(n // 39, int(4 * math.sqrt(n))))
+
+
+def _rows(
+    shards: Sequence[tuple[np.ndarray, np.ndarray]], sizes: list[int], positions: np.ndarray
+) -> np.ndarray:
+    """Rows at global ``positions`` (over the shards in order), in that order, as float32."""
+    starts = np.cumsum([0, *sizes])
+    out = np.empty((len(positions), shards[0][1].shape[1]), dtype=np.float32)
+    which = np.searchsorted(starts, positions, side="right") - 1
+    for shard in np.unique(which):
+        where = np.flatnonzero(which == shard)
+        local = positions[where] - starts[shard]
+        order = np.argsort(local)  # sorted reads from a memory map
+        out[where[order]] = shards[shard][1][local[order]]
+    return out
+
+
+def _new_index(config: IndexConfig, n: int, dim: int) -> faiss.Index:
+    """An empty index of ``config``'s (resolved) type."""
     ip = faiss.METRIC_INNER_PRODUCT
     if config.type is IndexType.FLAT:
-        index = faiss.IndexFlatIP(dim)
-    elif config.type in (IndexType.FP16, IndexType.SQ8):
+        return faiss.IndexFlatIP(dim)
+    if config.type in (IndexType.FP16, IndexType.SQ8):
         quantizer = faiss.ScalarQuantizer
         kind = quantizer.QT_fp16 if config.type is IndexType.FP16 else quantizer.QT_8bit
-        index = faiss.IndexScalarQuantizer(dim, kind, ip)
-        index.train(x)
-    elif config.type is IndexType.HNSW:
+        return faiss.IndexScalarQuantizer(dim, kind, ip)
+    if config.type is IndexType.HNSW:
         index = faiss.IndexHNSWFlat(dim, config.hnsw_m, ip)
         index.hnsw.efConstruction = config.ef_construction
-    else:
-        if dim % config.pq_m:
-            raise ValueError(f"pq_m={config.pq_m} must divide the dimension {dim}")
-        nlist = config.nlist or max(1, min(n // 39, int(4 * math.sqrt(n))))
-        spec = f"IVF{nlist},PQ{config.pq_m}x{config.pq_bits}"
-        if config.opq:
-            spec = f"OPQ{config.pq_m},{spec}"
-        if config.refine:
-            spec += ",RFlat" if config.refine == "fp32" else ",Refine(SQfp16)"
-        index = faiss.index_factory(dim, spec, ip)
-        rng = np.random.default_rng(config.seed)
-        sample = x[
-            rng.choice(n, size=min(n, max(256 * nlist, 2**config.pq_bits * 39)), replace=False)
-        ]
-        index.train(sample)
-    index.add(x)
-    set_search_params(index, config)
-    return index
+        return index
+    if dim % config.pq_m:
+        raise ValueError(f"pq_m={config.pq_m} must divide the dimension {dim}")
+    spec = f"IVF{_nlist(config, n)},PQ{config.pq_m}x{config.pq_bits}"
+    if config.opq:
+        spec = f"OPQ{config.pq_m},{spec}"
+    if config.refine:
+        spec += ",RFlat" if config.refine == "fp32" else ",Refine(SQfp16)"
+    return faiss.index_factory(dim, spec, ip)
 
 
 def set_search_params(index: faiss.Index, config: IndexConfig) -> None:
