@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
 
@@ -206,3 +208,17 @@ def test_experiment_run_dry_run_report_and_publish(
     )
     assert "| **macro** |" in (tmp_path / "R.md").read_text()
     assert (tmp_path / "pub" / "results.json").is_file()
+
+
+def test_quickstart_on_the_openvino_backend(
+    tiny_model: str, kilt_dir: Path, tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("openvino")
+    work = tmp_path / "work"
+    argv = ["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "5",
+            "--model", tiny_model, "--no-train", "--backend", "openvino"]  # fmt: skip
+    assert main(argv) == 0
+    assert "| base (zero-shot) |" in capsys.readouterr().out
+    meta = json.loads((work / "shared" / "index-base" / "meta.json").read_text())
+    assert meta["encoder"]["backend"] == "openvino"
+    assert (work / "shared" / "emb-base-openvino").is_dir()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from uniret.cli.args import add_config_overrides, int_at_least
+from uniret.cli.args import add_backend, add_config_overrides, backend_config, int_at_least
 from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 
 
@@ -43,6 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_config_overrides(p, "training-config")
     p.add_argument("--no-train", action="store_true", help="stop after the zero-shot systems")
     p.add_argument("--bm25-only", action="store_true", help="BM25 only (no model, no encoding)")
+    add_backend(p, "passages and queries (training stays on PyTorch)")
     p.set_defaults(func=cmd_quickstart)
 
 
@@ -63,6 +64,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         train_config=args.train_config,
         train_overrides=parse_overrides(args.set),
         systems=systems,
+        backend=backend_config(args).label,
     )
     bars: dict[str, tqdm] = {}
     units = {"encode": ("encode corpus", " passages"), "train": ("train", " steps")}

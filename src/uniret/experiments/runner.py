@@ -42,6 +42,7 @@ from uniret.experiments.shared import (
 )
 from uniret.experiments.spec import CellSpec, ExperimentSpec, System
 from uniret.io import read_json, write_json
+from uniret.models.backends import Backend, BackendConfig
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.loader import open_bundle
 from uniret.tasks.kilt import TaskFile, find_task_files
@@ -89,11 +90,18 @@ def cell_key(
             "train": train_settings(spec, cell) if cell.trains else None,
             "eval": {"split": spec.split, "k": spec.k, "ks": list(spec.ks)},
             "base_model": spec.base_model,
+            "backend": spec.backend,
             "data": data,
             "deps": deps,
             "code": code_digest(),
         }
     )
+
+
+def backend_of(label: str) -> BackendConfig:
+    """``torch``, ``openvino`` or ``openvino-int8`` as a BackendConfig."""
+    name, _, precision = label.partition("-")
+    return BackendConfig(name=Backend(name), int8=precision == "int8")
 
 
 def machine() -> dict[str, Any]:
@@ -142,6 +150,7 @@ class Runner:
         self._data: dict[str, str] | None = None
         self._keys: dict[str, str] = {}
         self._shared: Shared | None = None
+        self.backend = backend_of(spec.backend)
         # cells another cell builds on keep their model weights; the others drop them
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
 
@@ -215,6 +224,7 @@ class Runner:
                 self.spec.data_dir,
                 self.work / "shared",
                 self.spec.base_model if needs_dense else None,
+                backend=self.backend,
                 on_encode=on_encode,
             )
         return self._shared
@@ -244,7 +254,7 @@ class Runner:
             if record["train"]["config"]["mode"] == "full":
                 index = self._encode(cell, shared, model)
         bundle = self._bundle(cell, shared, index, model)
-        record["results"] = self._evaluate(cell, open_bundle(bundle))
+        record["results"] = self._evaluate(cell, open_bundle(bundle, backend=self.backend))
         record["wall_s"] = round(time.perf_counter() - clock, 2)
         record["finished"] = _now()
         record["commit"] = commit(self.spec.path.resolve().parent)

@@ -25,6 +25,7 @@ from uniret.corpus.store import PassageStore, build_passage_store
 from uniret.index.bm25 import BM25Config, build_bm25_index
 from uniret.index.meta import INDEX_FORMAT
 from uniret.io import open_binary, read_json, write_json
+from uniret.models.backends import BackendConfig
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def build_shared(
     base_model: str | None,
     config: SharedConfig = SharedConfig(),
     *,
+    backend: BackendConfig | None = None,
     on_encode: Callable[[int, int], None] | None = None,
 ) -> Shared:
     """Passages, BM25 and (with a ``base_model``) the base dense index under ``work``;
@@ -140,11 +142,14 @@ def build_shared(
             {
                 "corpus": store.corpus_hash,
                 "model": base_model,
+                "backend": backend.label if backend else "torch",
                 "format": INDEX_FORMAT,
                 "batch_size": config.encode_batch_size,
             }
         )
-        _cached(index, key, lambda: _encode_base(store, work, base_model, config, on_encode))
+        _cached(
+            index, key, lambda: _encode_base(store, work, base_model, config, backend, on_encode)
+        )
     return Shared(passages, bm25, index)
 
 
@@ -153,20 +158,25 @@ def _encode_base(
     work: Path,
     base_model: str,
     config: SharedConfig,
+    backend: BackendConfig | None,
     on_encode: Callable[[int, int], None] | None,
 ) -> None:
     """Encode the corpus with the base model (resumable) and build an exact FAISS index."""
     from uniret.index.dense import build_dense_index
-    from uniret.index.encode import EncodeConfig, encode_shard
+    from uniret.index.encode import EncodeConfig, calibration_texts, encode_shard
     from uniret.models.biencoder import BiEncoder
 
     model = BiEncoder.from_pretrained(base_model)
+    embeddings = work / "emb-base"
+    if backend is not None and backend.label != "torch":
+        model.use_backend(backend, lambda n: calibration_texts(store, model, n))
+        embeddings = work / f"emb-base-{backend.label}"
     encode_shard(
         model,
         base_model,
         store,
-        work / "emb-base",
+        embeddings,
         config=EncodeConfig(batch_size=config.encode_batch_size),
         progress=(lambda n: on_encode(n, len(store))) if on_encode else None,
     )
-    build_dense_index(work / "emb-base", work / "index-base", overwrite=True)
+    build_dense_index(embeddings, work / "index-base", overwrite=True)

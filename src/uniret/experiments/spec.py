@@ -97,6 +97,9 @@ class ExperimentSpec:
     opt_in: tuple[str, ...]
     """Tags of cells that run only when ``--only`` picks them (e.g. the slow full-mode cells)."""
     report: dict[str, Any]
+    backend: str = "torch"
+    """What encodes passages and queries: torch, openvino or openvino-int8 (training always
+    runs on PyTorch)."""
 
     def cell(self, name: str) -> CellSpec:
         for c in self.cells:
@@ -204,6 +207,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         cells=tuple(cells),
         opt_in=tuple(head.get("opt_in", ())),
         report=dict(data.get("report", {})),
+        backend=str(head.get("backend", "torch")),
     )
 
 
@@ -225,6 +229,7 @@ def quickstart_experiment(
     train_config: str | Path = "configs/multitask-kiltmini.toml",
     train_overrides: dict[str, Any] | None = None,
     systems: int = len(QUICKSTART_SYSTEMS),
+    backend: str = "torch",
 ) -> ExperimentSpec:
     """The main job as a built-in experiment: BM25, the base model, their hybrid, a query-side
     multi-task model and its hybrid with BM25 (the first ``systems`` of them), cached by the
@@ -257,4 +262,5 @@ def quickstart_experiment(
         cells=tuple(cells),
         opt_in=(),
         report={},
+        backend=backend,
     )
