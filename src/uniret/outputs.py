@@ -71,37 +71,32 @@ WORK_MARKER = "uniret-work.json"
 _MODEL_MARKERS = ("uniret_biencoder.json", "train_config.toml", "checkpoint/state.json")
 
 
-def _format_of(path: Path) -> str | None:
-    """The ``format`` field of a small JSON file, or None."""
+def _small_json(path: Path) -> dict:
+    """A small JSON object file's content, or ``{}`` (too big, unreadable, not an object)."""
     try:
         if path.stat().st_size > 1 << 20:
-            return None
+            return {}
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
-        return None
-    value = data.get("format") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def artifact_kind(path: str | Path) -> Artifact | None:
     """The kind of uniret artifact at ``path``, or None if it is not one (or does not exist)."""
     p = Path(path)
     if p.is_file():
-        return FORMATS.get(_format_of(p) or "") if p.suffix == ".json" else None
+        return FORMATS.get(str(_small_json(p).get("format"))) if p.suffix == ".json" else None
     if not p.is_dir():
         return None
-    meta = p / "meta.json"
-    if meta.is_file():
-        fmt = _format_of(meta)
-        if fmt == "uniret.index/1":
-            try:
-                kind = json.loads(meta.read_text(encoding="utf-8")).get("kind")
-            except (OSError, ValueError):
-                return None
-            return {"bm25": Artifact.BM25_INDEX, "dense": Artifact.DENSE_INDEX}.get(kind)
-        if fmt in FORMATS:
-            return FORMATS[fmt]
+    meta = _small_json(p / "meta.json")
+    if meta.get("format") == "uniret.index/1":
+        kinds = {"bm25": Artifact.BM25_INDEX, "dense": Artifact.DENSE_INDEX}
+        return kinds.get(str(meta.get("kind")))
+    fmt = meta.get("format")
+    if isinstance(fmt, str) and fmt in FORMATS:
+        return FORMATS[fmt]
     if (
         (p / WORK_MARKER).is_file()
         or (p / "cells").is_dir()

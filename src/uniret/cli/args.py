@@ -6,9 +6,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from uniret.errors import UniretError
+
+if TYPE_CHECKING:
+    from uniret.models.backends import BackendConfig
 
 T = TypeVar("T")
 
@@ -116,7 +119,7 @@ def add_backend(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def backend_config(args: argparse.Namespace) -> Any:
+def backend_config(args: argparse.Namespace) -> BackendConfig:
     """The BackendConfig of :func:`add_backend`'s flags."""
     from uniret.models.backends import BackendConfig
 

@@ -42,7 +42,7 @@ from uniret.experiments.shared import (
 )
 from uniret.experiments.spec import CellSpec, ExperimentSpec, System
 from uniret.io import read_json, write_json
-from uniret.models.backends import Backend, BackendConfig
+from uniret.models.backends import BackendConfig
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.loader import open_bundle
 from uniret.tasks.kilt import TaskFile, find_task_files
@@ -98,12 +98,6 @@ def cell_key(
     )
 
 
-def backend_of(label: str) -> BackendConfig:
-    """``torch``, ``openvino`` or ``openvino-int8`` as a BackendConfig."""
-    name, _, precision = label.partition("-")
-    return BackendConfig(name=Backend(name), int8=precision == "int8")
-
-
 def machine() -> dict[str, Any]:
     """Where a cell ran."""
     import torch
@@ -150,7 +144,7 @@ class Runner:
         self._data: dict[str, str] | None = None
         self._keys: dict[str, str] = {}
         self._shared: Shared | None = None
-        self.backend = backend_of(spec.backend)
+        self.backend = BackendConfig.from_label(spec.backend)
         # cells another cell builds on keep their model weights; the others drop them
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
 

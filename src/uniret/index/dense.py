@@ -90,8 +90,6 @@ class DenseIndex:
     faiss: faiss.Index
     meta: IndexMeta
     store: PassageStore
-    ids: np.ndarray
-    """The passage id of each index row (rows follow the shards, not passage-id order)."""
 
     @property
     def encoder(self) -> EncoderInfo:
@@ -116,9 +114,7 @@ class DenseIndex:
                 f"{self.directory}: the passage vectors are needed, but its embeddings folder "
                 f"is gone and a {kind} index holds only compressed codes; re-encode the corpus"
             )
-        vectors = np.empty((self.faiss.ntotal, self.faiss.d), dtype=np.float32)
-        vectors[self.ids] = self.faiss.reconstruct_n(0, self.faiss.ntotal)
-        return vectors
+        return self.faiss.reconstruct_n(0, self.faiss.ntotal)  # row i is passage i
 
     def model(self, override: str | None = None) -> BiEncoder:
         """The bi-encoder that made the vectors (pooling, normalisation and passage template
@@ -155,7 +151,4 @@ class DenseIndex:
                     f"it holds {index.ntotal} {index.d}-d vectors, expected {len(store)} "
                     f"{encoder.dim if encoder else '?'}-d ones"
                 )
-            ids = np.load(Path(index_dir) / IDS_FILE)
-            if ids.shape != (index.ntotal,):
-                raise ArtifactError(f"{IDS_FILE} holds {ids.shape} ids for {index.ntotal} rows")
-        return cls(Path(index_dir), index, meta, store, ids)
+        return cls(Path(index_dir), index, meta, store)

@@ -68,6 +68,12 @@ class BackendConfig:
         """``torch``, ``openvino`` or ``openvino-int8``: recorded with the vectors it makes."""
         return f"{self.name}-int8" if self.int8 else str(self.name)
 
+    @classmethod
+    def from_label(cls, label: str) -> BackendConfig:
+        """The config a :attr:`label` names."""
+        name, _, precision = label.partition("-")
+        return cls(name=Backend(name), int8=precision == "int8")
+
 
 class _Exportable(nn.Module):
     """The encoder with a fixed signature, for tracing."""
@@ -97,24 +103,26 @@ class OpenVINOEncoder:
         self.dim = encoder.dim
         self.path = path
         self.jobs = jobs
+        self._queue: Any = None  # the infer requests, made once and reused by every call
 
     def embed(self, texts: Sequence[str], max_length: int, batch_size: int = 128) -> np.ndarray:
         """Vectors of ``texts`` (float32), in input order."""
         import openvino as ov
 
+        if self._queue is None:
+            self._queue = ov.AsyncInferQueue(self.compiled, self.jobs)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
 
         def done(request: Any, start: int) -> None:
             vectors = request.get_output_tensor(0).data
             out[start : start + len(vectors)] = vectors
 
-        queue = ov.AsyncInferQueue(self.compiled, self.jobs)
-        queue.set_callback(done)
+        self._queue.set_callback(done)
         part = max(1, -(-batch_size // self.jobs))
         for start in range(0, len(texts), part):
             tokens = _tokens(self.tokenizer, list(texts[start : start + part]), max_length)
-            queue.start_async(tokens, userdata=start)
-        queue.wait_all()
+            self._queue.start_async(tokens, userdata=start)
+        self._queue.wait_all()
         return out
 
 

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from uniret.corpus.store import PassageStore
 from uniret.index.dense import DenseIndex
 from uniret.models.backends import BackendConfig
@@ -25,13 +23,11 @@ class DenseRetriever:
         model: BiEncoder,
         store: PassageStore,
         *,
-        ids: np.ndarray | None = None,
         batch_size: int = 128,
     ) -> None:
         self.index = index
         self.model = model
         self.store = store
-        self.ids = ids  # passage id of each index row (None: row i is passage i)
         self.batch_size = batch_size
 
     @classmethod
@@ -54,7 +50,7 @@ class DenseRetriever:
             biencoder.to(device)
         if backend is not None:
             biencoder.use_backend(backend, lambda n: calibration_texts(index.store, biencoder, n))
-        return cls(index.faiss, biencoder, index.store, ids=index.ids)
+        return cls(index.faiss, biencoder, index.store)
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` passages per query by inner product, best first."""
@@ -62,8 +58,6 @@ class DenseRetriever:
             return []
         vectors = self.model.embed_inputs(queries, task, batch_size=self.batch_size)
         scores, ids = self.index.search(vectors, min(k, self.index.ntotal))
-        if self.ids is not None:
-            ids = np.where(ids >= 0, self.ids[np.maximum(ids, 0)], -1)
         return [
             [Hit(i, s) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
             for row_i, row_s in zip(ids.tolist(), scores.tolist(), strict=True)
