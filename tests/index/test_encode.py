@@ -9,7 +9,13 @@ import pytest
 
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
-from uniret.index.encode import EncodeConfig, encode_shard, load_embeddings, shard_name
+from uniret.index.encode import (
+    EncodeConfig,
+    encode_shard,
+    load_embeddings,
+    open_embeddings,
+    shard_name,
+)
 from uniret.models.biencoder import BiEncoder
 
 CFG = EncodeConfig(batch_size=3, checkpoint_every=1)
@@ -51,6 +57,9 @@ def test_two_shards_merged_equal_one_run(
         encode_shard(model, "tiny", store, tmp_path / "two", shard=shard, num_shards=2, config=CFG)
     one, two = load_embeddings(tmp_path / "one"), load_embeddings(tmp_path / "two")
     assert one.vectors.tobytes() == two.vectors.tobytes()
+    # rows looked up by passage id straight from the memory-mapped shards, in any order
+    ids = np.array([len(store) - 1, 0, 3, 3, 1])
+    np.testing.assert_array_equal(open_embeddings(tmp_path / "two").take(ids), one.vectors[ids])
 
 
 def test_missing_shard_and_mixed_models_are_refused(

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from uniret.training.data import TrainExample
-from uniret.training.loss import CorpusSoftmaxLoss, InBatchSoftmaxLoss, in_batch_softmax_loss
+from uniret.training.loss import (
+    ApproxCorpusSoftmaxLoss,
+    CorpusSoftmaxLoss,
+    InBatchSoftmaxLoss,
+    in_batch_softmax_loss,
+)
 from uniret.training.sampler import SamplerConfig, TaskSampling, epoch_batches, task_probabilities
 
 
@@ -97,3 +102,49 @@ def test_sampling_ratios_hold(sampling: TaskSampling, expected: dict[str, float]
     total = sum(counts.values())
     for task, p in expected.items():
         assert counts[task] / total == pytest.approx(p, abs=0.02)
+
+
+def _exact_search(corpus: torch.Tensor):  # type: ignore[no-untyped-def]
+    def search(queries, k):  # type: ignore[no-untyped-def]
+        scores = torch.from_numpy(queries) @ corpus.T
+        return scores.topk(min(k, len(corpus)), dim=-1).indices.numpy()
+
+    return search
+
+
+def _approx(corpus: torch.Tensor, candidates: int, samples: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    return ApproxCorpusSoftmaxLoss(
+        _exact_search(corpus),
+        lambda ids: corpus[torch.from_numpy(ids)].numpy(),
+        len(corpus),
+        candidates,
+        samples,
+        scale=20.0,
+        seed=seed,
+    )
+
+
+def test_approx_corpus_softmax_is_exact_when_every_passage_is_a_candidate() -> None:
+    torch.manual_seed(0)
+    corpus = torch.nn.functional.normalize(torch.randn(300, 16), dim=-1)
+    queries = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
+    batch = [TrainExample("t", str(i), "q", (), (i * 7, i * 7 + 1)) for i in range(4)]
+    exact = CorpusSoftmaxLoss(corpus, 20.0)(queries, batch, 0, 0)
+    approx = _approx(corpus, candidates=300, samples=64)(queries, batch, 0, 0)
+    assert torch.allclose(exact, approx, atol=1e-5)
+
+
+def test_approx_corpus_softmax_estimates_the_tail_and_has_gradients() -> None:
+    torch.manual_seed(1)
+    corpus = torch.nn.functional.normalize(torch.randn(5000, 32), dim=-1)
+    queries = torch.nn.functional.normalize(torch.randn(8, 32), dim=-1).requires_grad_()
+    batch = [TrainExample("t", str(i), "q", (), (i,)) for i in range(8)]
+    exact = CorpusSoftmaxLoss(corpus, 20.0)(queries, batch, 0, 0)
+    top_only = _approx(corpus, candidates=20, samples=0)(queries, batch, 0, 0)
+    estimates = [_approx(corpus, 20, 2000, seed)(queries, batch, 0, 0) for seed in range(5)]
+    mean = torch.stack(estimates).mean()
+    # the top candidates alone under-count the partition function; the samples correct it
+    assert top_only < exact - 0.5
+    assert abs(mean.item() - exact.item()) < 0.05 * exact.item()
+    estimates[0].backward()
+    assert queries.grad is not None and queries.grad.abs().sum() > 0

@@ -287,3 +287,18 @@ def test_query_side_sampled_loss_uses_mined_negatives(
     before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
     after = load_file(str(tmp_path / "sampled" / "passage" / "model.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_query_side_approx_corpus_softmax_learns(setup: dict[str, str], tmp_path: Path) -> None:
+    # 2 nearest passages + 3 uniform draws per step: the corpus is never scored whole
+    config = _query_side(
+        setup, query_side_loss="approx", approx_candidates=2, approx_samples=3, epochs=6
+    )
+    trainer = Trainer(config, tmp_path / "approx")
+    assert trainer.passage_matrix is None
+    result = trainer.run()
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    assert losses[-1] < losses[0]
+    before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    after = load_file(str(tmp_path / "approx" / "passage" / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)

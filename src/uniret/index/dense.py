@@ -4,6 +4,7 @@ naming the encoder, the FAISS settings and where the embeddings are kept."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ import numpy as np
 
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
-from uniret.index.encode import load_embeddings, open_embeddings
+from uniret.index.encode import ShardedEmbeddings, open_embeddings
 from uniret.index.faiss_index import (
     IDS_FILE,
     IndexConfig,
@@ -99,22 +100,38 @@ class DenseIndex:
         return self.meta.encoder
 
     def vectors(self) -> np.ndarray:
-        """Every passage vector, in passage-id order, exactly as encoded: read from the
-        embeddings the index was built from, or, for exact (flat, HNSW) indexes whose
+        """Every passage vector, in passage-id order, exactly as encoded, in memory: read from
+        the embeddings the index was built from, or, for exact (flat, HNSW) indexes whose
         embeddings are gone, reconstructed from the index itself."""
+        embeddings = self._embeddings()
+        if embeddings is not None:
+            return embeddings.merge().vectors
+        return self.faiss.reconstruct_n(0, self.faiss.ntotal)  # row i is passage i
+
+    def vector_rows(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A lookup ``ids -> vectors`` (float32) that loads nothing whole: rows of the
+        memory-mapped embeddings, or reconstructed from an exact index."""
+        embeddings = self._embeddings()
+        if embeddings is not None:
+            return embeddings.take
+        return lambda ids: self.faiss.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def _embeddings(self) -> ShardedEmbeddings | None:
+        """The embeddings this index was built from, if still there (same corpus); ``None``
+        for an exact index (its vectors can be reconstructed); an error otherwise."""
         where = self.meta.embeddings
         for candidate in where.candidates(self.directory) if where else []:
             if candidate.is_dir():
-                embeddings = load_embeddings(candidate)
+                embeddings = open_embeddings(candidate)
                 if embeddings.meta["corpus_hash"] == self.meta.passages.corpus_hash:
-                    return embeddings.vectors
+                    return embeddings
         kind = IndexConfig.from_dict(self.meta.faiss or {}).type
         if kind not in (IndexType.FLAT, IndexType.HNSW):
             raise ArtifactError(
                 f"{self.directory}: the passage vectors are needed, but its embeddings folder "
                 f"is gone and a {kind} index holds only compressed codes; re-encode the corpus"
             )
-        return self.faiss.reconstruct_n(0, self.faiss.ntotal)  # row i is passage i
+        return None
 
     def model(self, override: str | None = None) -> BiEncoder:
         """The bi-encoder that made the vectors (pooling, normalisation and passage template

@@ -18,7 +18,7 @@ import platform
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -257,9 +257,30 @@ class ShardedEmbeddings:
 
     shards: list[tuple[np.ndarray, np.ndarray]]
     meta: dict[str, Any]
+    _where: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:
         return sum(len(ids) for ids, _ in self.shards)
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of passages ``ids`` (float32, in that order), read from the memory-mapped
+        shards; the first call builds a passage -> (shard, row) map (9 bytes per passage)."""
+        if self._where is None:
+            size = self.meta["corpus_size"]
+            shard_of = np.zeros(size, dtype=np.uint8 if len(self.shards) < 256 else np.int32)
+            row_of = np.zeros(size, dtype=np.int64)
+            for k, (shard_ids, _) in enumerate(self.shards):
+                shard_of[shard_ids] = k
+                row_of[shard_ids] = np.arange(len(shard_ids))
+            self._where = (shard_of, row_of)
+        ids = np.asarray(ids, dtype=np.int64)
+        shard_of, row_of = self._where
+        out = np.empty((len(ids), self.meta["dim"]), dtype=np.float32)
+        owners = shard_of[ids]
+        for k in np.unique(owners):
+            picked = owners == k
+            out[picked] = self.shards[int(k)][1][row_of[ids[picked]]]
+        return out
 
     def merge(self) -> Embeddings:
         """All vectors in passage-id order, in memory (float32)."""

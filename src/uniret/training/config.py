@@ -25,6 +25,10 @@ class QuerySideLoss(enum.StrEnum):
 
     CORPUS = "corpus"
     """Every passage vector of the corpus (exact softmax; every confounder is a negative)."""
+    APPROX = "approx"
+    """The corpus softmax approximated for large corpora: exact over each query's
+    ``approx_candidates`` nearest passages (searched in ``index``) and the positives, the rest
+    estimated from ``approx_samples`` uniform draws; the corpus is never held in memory."""
     SAMPLED = "sampled"
     """DPR's sampled softmax: the batch's positives and hard negatives only (BM25-mined, or
     mined by an earlier model via ``examples``: the adversarial-confounder round)."""
@@ -52,6 +56,8 @@ class TrainConfig:
     examples_per_task: int = 0
     init: str = ""
     query_side_loss: QuerySideLoss = QuerySideLoss.CORPUS
+    approx_candidates: int = 256
+    approx_samples: int = 1024
     hard_negatives: int = 1
     mine_count: int = 8
     mine_depth: int = 50
@@ -92,5 +98,7 @@ class TrainConfig:
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.examples_per_task < 0:
             raise ValueError(f"examples_per_task must be >= 0, got {self.examples_per_task}")
+        if self.approx_candidates < 1 or self.approx_samples < 0:
+            raise ValueError("approx_candidates must be >= 1 and approx_samples >= 0")
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:
             raise ValueError("batch_size, epochs and grad_accum must be >= 1")

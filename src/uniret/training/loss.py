@@ -89,3 +89,61 @@ class CorpusSoftmaxLoss(nn.Module):
             idx = torch.tensor(example.positives, device=scores.device)
             positive[i, idx] = scores[i, idx]
         return (torch.logsumexp(scores, -1) - torch.logsumexp(positive, -1)).mean()
+
+
+class ApproxCorpusSoftmaxLoss(nn.Module):
+    """Query side, approximate corpus softmax, for corpora too large to score whole each step.
+
+    The terms that dominate the partition function are exact: ``C``, the union over the batch
+    of every query's ``candidates`` nearest passages (searched in the corpus index with the
+    current query vectors) and the batch's positives. The rest of the corpus is estimated from
+    ``R``, ``samples`` uniform draws outside ``C``, each standing for ``(N - |C|) / |R|``
+    passages:
+
+    ``log Z_i ≈ logsumexp({s q_i·c : c ∈ C} ∪ {s q_i·r + log((N - |C|) / |R|) : r ∈ R})``,
+    ``loss = mean_i [log Z_i - logsumexp_{p ∈ P_i} s q_i·p]``.
+
+    Memory and time per step grow with ``candidates`` and ``samples``, not with ``N``.
+    """
+
+    def __init__(
+        self,
+        search: Callable[[np.ndarray, int], np.ndarray],
+        rows: Callable[[np.ndarray], np.ndarray],
+        corpus_size: int,
+        candidates: int,
+        samples: int,
+        scale: float,
+        seed: int,
+        rank: int = 0,
+    ) -> None:
+        super().__init__()
+        self.search = search
+        self.rows = rows
+        self.corpus_size = corpus_size
+        self.candidates = candidates
+        self.samples = samples
+        self.scale = scale
+        self.seed = seed
+        self.rank = rank
+
+    def forward(
+        self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
+    ) -> torch.Tensor:
+        near = self.search(queries.detach().float().cpu().numpy(), self.candidates)
+        positives = [np.asarray(e.positives, dtype=np.int64) for e in batch]
+        exact = np.unique(np.concatenate([near[near >= 0].astype(np.int64), *positives]))
+        rng = np.random.default_rng([self.seed, epoch, step, self.rank])
+        drawn = rng.integers(self.corpus_size, size=self.samples)
+        drawn = drawn[~np.isin(drawn, exact)]
+        ids = np.concatenate([exact, drawn])
+        vectors = torch.from_numpy(self.rows(ids)).to(queries)
+        scores = self.scale * queries @ vectors.T
+        weight = torch.zeros(len(ids), dtype=scores.dtype, device=scores.device)
+        if len(drawn):
+            weight[len(exact) :] = float(np.log((self.corpus_size - len(exact)) / len(drawn)))
+        positive = torch.full_like(scores, float("-inf"))
+        for i, pos in enumerate(positives):
+            cols = torch.from_numpy(np.searchsorted(exact, pos)).to(scores.device)
+            positive[i, cols] = scores[i, cols]
+        return (torch.logsumexp(scores + weight, -1) - torch.logsumexp(positive, -1)).mean()

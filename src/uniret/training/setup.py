@@ -42,6 +42,7 @@ class TrainingInputs:
     tasks: list[str]
     store: PassageStore
     passage_matrix: torch.Tensor | None
+    index: DenseIndex | None
     model: BiEncoder
     examples: list[TrainExample]
 
@@ -75,7 +76,7 @@ def prepare(
     else:
         raise InputError("config", None, "passages", "full mode needs `passages` or `index`")
     matrix = None
-    if config.mode is TrainMode.QUERY_SIDE:
+    if config.mode is TrainMode.QUERY_SIDE and config.query_side_loss is not QuerySideLoss.APPROX:
         assert index is not None  # TrainConfig requires an index in query_side mode
         matrix = torch.from_numpy(index.vectors()).to(device)
     model = _model(config, index, tasks).to(device)
@@ -90,7 +91,7 @@ def prepare(
             f"no training example has a gold passage in the corpus ({store.directory}); "
             "check that the passages come from the same knowledge source as the task files",
         )
-    return TrainingInputs(files, tasks, store, matrix, model, examples)
+    return TrainingInputs(files, tasks, store, matrix, index, model, examples)
 
 
 def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> BiEncoder:

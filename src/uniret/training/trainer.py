@@ -49,7 +49,11 @@ from uniret.training.distributed import (
     local_slice,
     pick_device,
 )
-from uniret.training.loss import CorpusSoftmaxLoss, InBatchSoftmaxLoss
+from uniret.training.loss import (
+    ApproxCorpusSoftmaxLoss,
+    CorpusSoftmaxLoss,
+    InBatchSoftmaxLoss,
+)
 from uniret.training.sampler import SamplerConfig, epoch_batches
 from uniret.training.setup import EXAMPLES_FILE, prepare, task_files
 from uniret.types import Example
@@ -87,6 +91,7 @@ class Trainer:
         inputs = prepare(config, self.out, self.device, self.rank, self.world)
         self.tasks, self.store = inputs.tasks, inputs.store
         self.passage_matrix, self.model = inputs.passage_matrix, inputs.model
+        self.index = inputs.index
         self.examples = inputs.examples
         self.task_of = [e.task for e in self.examples]
         self.loss = self._make_loss()
@@ -113,6 +118,19 @@ class Trainer:
         cfg = self.config
         if self.passage_matrix is not None and cfg.query_side_loss is QuerySideLoss.CORPUS:
             return CorpusSoftmaxLoss(self.passage_matrix, cfg.scale)
+        if cfg.mode is TrainMode.QUERY_SIDE and cfg.query_side_loss is QuerySideLoss.APPROX:
+            assert self.index is not None
+            corpus = self.index.faiss
+            return ApproxCorpusSoftmaxLoss(
+                lambda queries, k: corpus.search(queries, k)[1],
+                self.index.vector_rows(),
+                len(self.store),
+                cfg.approx_candidates,
+                cfg.approx_samples,
+                cfg.scale,
+                cfg.seed,
+                self.rank,
+            )
         matrix = self.passage_matrix
         if matrix is not None:  # query side, sampled softmax over frozen rows (not gathered)
 
