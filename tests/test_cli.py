@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
@@ -158,6 +160,57 @@ def test_quickstart_full_pipeline_with_tiny_model(
     assert main([*argv, "--k", "5"]) == 0
     ours = (tmp_path / "p" / "trex-dev-kilt.jsonl").read_text()
     assert ours == (work / "cells" / "bm25+multi-task" / "pred" / "trex-dev-kilt.jsonl").read_text()
+
+
+def test_quickstart_recipe_full_mode_round_and_interpolation(
+    tiny_model: str, kilt_dir: Path, tmp_path: Path, capsys
+) -> None:
+    import shutil
+
+    for dev in kilt_dir.glob("*-dev-kilt.jsonl"):
+        shutil.copy(dev, kilt_dir / dev.name.replace("-dev-", "-train-"))
+    cfg = tmp_path / "full.toml"
+    cfg.write_text('mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\n')
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f"""[recipe]
+train_config = "{cfg}"
+
+[[cell]]
+name = "round1"
+labels = {{ study = "main", system = "round 1" }}
+train = {{ hard_negatives = 2, lr = 1e-3 }}
+
+[[cell]]
+name = "universal"
+model = "round1"
+base_weight = 0.5
+labels = {{ study = "main", system = "universal" }}
+
+[[cell]]
+name = "bm25+universal"
+system = "hybrid"
+model = "universal"
+labels = {{ study = "main", system = "BM25 + universal" }}
+"""
+    )
+    work = tmp_path / "work"
+    argv = ["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "5"]
+    assert main([*argv, "--model", tiny_model, "--recipe", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    for column in ("BM25 + base (RRF)", "round 1", "universal", "BM25 + universal"):
+        assert f" {column} |" in out
+    assert "multi-task (query side)" not in out
+    results = json.loads((work / "results.json").read_text())
+    assert results["cells"]["round1"]["train"]["config"]["mode"] == "full"
+    # the interpolated model has its own weights and its own re-encoded index
+    cells = work / "cells"
+    assert (cells / "universal" / "index").is_dir() and (cells / "universal" / "model").is_dir()
+    bundles = sorted(p.stem for p in (work / "retrievers").glob("*.json"))
+    assert {"round1", "universal", "bm25+universal"} <= set(bundles)
+    a = load_file(str(cells / "round1" / "model" / "passage" / "model.safetensors"))
+    b = load_file(str(cells / "universal" / "model" / "passage" / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
 def test_experiment_run_dry_run_report_and_publish(

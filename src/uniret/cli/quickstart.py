@@ -40,9 +40,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="configs/multitask-kiltmini.toml",
         help="query-side multi-task training config (default configs/multitask-kiltmini.toml)",
     )
+    only = p.add_mutually_exclusive_group()
+    only.add_argument(
+        "--recipe",
+        metavar="FILE",
+        help="train and evaluate the systems of a recipe file instead of the query-side "
+        "multi-task model (e.g. configs/universal-kiltmini.toml: full mode, rounds, "
+        "interpolation with the base model); each system is kept as a retriever bundle",
+    )
     add_config_overrides(p, "training-config")
-    p.add_argument("--no-train", action="store_true", help="stop after the zero-shot systems")
-    p.add_argument("--bm25-only", action="store_true", help="BM25 only (no model, no encoding)")
+    only.add_argument("--no-train", action="store_true", help="stop after the zero-shot systems")
+    only.add_argument("--bm25-only", action="store_true", help="BM25 only (no model, no encoding)")
     add_backend(p, "passages and queries (training stays on PyTorch)")
     p.set_defaults(func=cmd_quickstart)
 
@@ -65,6 +73,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         train_overrides=parse_overrides(args.set),
         systems=systems,
         backend=backend_config(args).label,
+        recipe=args.recipe,
     )
     bars: dict[str, tqdm] = {}
     units = {"encode": ("encode corpus", " passages"), "train": ("train", " steps")}

@@ -41,7 +41,7 @@ from uniret.experiments.shared import (
     find_knowledge,
 )
 from uniret.experiments.spec import CellSpec, ExperimentSpec, System
-from uniret.io import read_json, write_json
+from uniret.io import atomic_path, read_json, write_json
 from uniret.models.backends import BackendConfig
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.loader import open_bundle
@@ -55,7 +55,8 @@ CELL_FILE = "cell.json"
 STARTED_FILE = "started.json"
 PER_QUERY = ("Rprec", "recall@5")
 # training keys the runner sets from the experiment's own artifacts, not part of a cell's config
-RUN_PATHS = ("data_dir", "index", "bm25_index", "passages", "examples", "init", "tasks")
+# (full mode starts from the experiment's base model unless a cell's `train` names another)
+RUN_PATHS = ("data_dir", "index", "bm25_index", "passages", "examples", "init", "tasks", "model")
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -243,6 +244,9 @@ class Runner:
         if cell.model:
             source = self.spec.cell(cell.model)
             index, model = self._index_of(source, shared), self._model_of(source)
+            if cell.base_weight:
+                model = self._interpolate(cell, model)
+                index = self._encode(cell, shared, model)
         if cell.trains:
             model, record["train"] = self._train(cell, shared, examples)
             if record["train"]["config"]["mode"] == "full":
@@ -316,6 +320,7 @@ class Runner:
             bm25_index=str(shared.bm25),
             tasks=[f.task for f in self._train_files(cell)],
         )
+        data.setdefault("model", self.spec.base_model)
         if examples:
             data["examples"] = examples
         if cell.init:
@@ -334,6 +339,21 @@ class Runner:
             "device": log["device"],
         }
         return out, summary
+
+    def _interpolate(self, cell: CellSpec, source: Path) -> Path:
+        """``source`` with ``cell.base_weight`` of the base model's weights mixed back in."""
+        from uniret.models.biencoder import BiEncoder
+        from uniret.models.merge import interpolate_with_base
+
+        out = self.cell_dir(cell) / "model"
+        if not (out / "passage").is_dir():
+            base = BiEncoder.from_pretrained(self.spec.base_model).passage_encoder
+            model = interpolate_with_base(
+                BiEncoder.from_pretrained(str(source)), base, cell.base_weight
+            )
+            with atomic_path(out) as tmp:
+                model.save(tmp)
+        return out
 
     def _encode(self, cell: CellSpec, shared: Shared, model_dir: Path) -> Path:
         from uniret.corpus.store import PassageStore
@@ -429,8 +449,6 @@ class Runner:
 
 def write_results(path: str | Path, results: dict[str, Any]) -> None:
     """results.json with one line per cell (per-query lists make pretty-printing unreadable)."""
-    from uniret.io import atomic_path
-
     head = {k: v for k, v in results.items() if k != "cells"}
     lines = [json.dumps(head, indent=2)[:-2] + ',\n  "cells": {']
     body = [f"    {json.dumps(n)}: {json.dumps(r)}" for n, r in results["cells"].items()]

@@ -17,6 +17,7 @@ placeholder takes the value's own type (``"{k}"`` becomes the integer 16).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import re
@@ -55,6 +56,9 @@ class CellSpec:
     tags: tuple[str, ...] = ()
     model: str = ""
     """Another cell whose trained model this cell evaluates (empty: its own, or the base)."""
+    base_weight: float = 0.0
+    """With ``model``: evaluate that model with this share of the base model's weights mixed
+    back into every tower (weight-space ensembling); the corpus is re-encoded with it."""
     train: dict[str, Any] | None = None
     """Overrides of the experiment's training config; present means the cell trains."""
     train_config: str = ""
@@ -156,6 +160,7 @@ def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
             labels=dict(raw.get("labels", {})),
             tags=tuple(raw.get("tags", ())),
             model=str(raw.get("model", "")),
+            base_weight=float(raw.get("base_weight", 0.0)),
             train=dict(raw["train"]) if "train" in raw else None,
             train_config=str(raw.get("train_config", "")),
             init=str(raw.get("init", "")),
@@ -168,20 +173,16 @@ def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
         raise InputError(path, None, f"cell {raw['name']!r}", str(exc)) from exc
 
 
-def load_experiment(path: str | Path) -> ExperimentSpec:
-    """Read and expand an experiment file; relative paths are relative to the current folder."""
-    path = Path(path)
-    data = load_mapping(path)
-    head = dict(data.get("experiment", {}))
-    data_dir = Path(head.get("data_dir", DEFAULT_DATA)).resolve()
-    tasks = sorted({f.task for f in find_task_files(data_dir, "train")})
-    if not tasks:
-        raise InputError(path, None, "experiment.data_dir", f"no train files in {data_dir}")
+def read_cells(
+    data: dict[str, Any], path: Path, tasks: Sequence[str], known: Sequence[str] = ()
+) -> list[CellSpec]:
+    """The expanded, checked ``[[cell]]`` tables of a file; cells may build on ``known``
+    ones defined elsewhere (a recipe on the quickstart's baselines)."""
     cells: list[CellSpec] = []
     for i, raw in enumerate(data.get("cell", [])):
         cells += [_cell(c, path, i) for c in expand(raw, tasks)]
     names = [c.name for c in cells]
-    seen: set[str] = set()
+    seen: set[str] = set(known)
     for c in cells:
         if c.name in seen:
             raise InputError(path, None, f"cell {c.name!r}", "two cells have this name")
@@ -193,7 +194,28 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
                 )
         if c.model and c.train is not None:
             raise InputError(path, None, f"cell {c.name!r}", "a cell trains or names a `model`")
+        if c.base_weight and not (c.model and 0.0 < c.base_weight <= 1.0):
+            raise InputError(
+                path, None, f"cell {c.name!r}", "base_weight needs a `model` and lies in (0, 1]"
+            )
         seen.add(c.name)
+    return cells
+
+
+def _train_tasks(data_dir: Path, path: Path, key: str) -> list[str]:
+    tasks = sorted({f.task for f in find_task_files(data_dir, "train")})
+    if not tasks:
+        raise InputError(path, None, key, f"no train files in {data_dir}")
+    return tasks
+
+
+def load_experiment(path: str | Path) -> ExperimentSpec:
+    """Read and expand an experiment file; relative paths are relative to the current folder."""
+    path = Path(path)
+    data = load_mapping(path)
+    head = dict(data.get("experiment", {}))
+    data_dir = Path(head.get("data_dir", DEFAULT_DATA)).resolve()
+    cells = read_cells(data, path, _train_tasks(data_dir, path, "experiment.data_dir"))
     return ExperimentSpec(
         path=path,
         name=str(head.get("name", path.stem)),
@@ -230,12 +252,22 @@ def quickstart_experiment(
     train_overrides: dict[str, Any] | None = None,
     systems: int = len(QUICKSTART_SYSTEMS),
     backend: str = "torch",
+    recipe: str | Path | None = None,
 ) -> ExperimentSpec:
     """The main job as a built-in experiment: BM25, the base model, their hybrid, a query-side
     multi-task model and its hybrid with BM25 (the first ``systems`` of them), cached by the
-    same runner as every experiment file."""
+    same runner as every experiment file.
+
+    ``recipe``: a file of ``[[cell]]`` tables (the experiment-file syntax) that replace the
+    query-side multi-task systems, built on the three untrained ones (``bm25``, ``base``,
+    ``bm25+base`` may be named); its ``[recipe]`` table may set ``train_config``, the default
+    training config of its cells (``train_overrides`` apply to every training cell)."""
+    data = Path(data_dir).resolve()
+    if not find_task_files(data, split):
+        raise InputError(data, None, None, f"no *-{split}-kilt.jsonl task files")
+    baselines = QUICKSTART_SYSTEMS[: 3 if recipe else systems]
     cells = []
-    for name, system, label in QUICKSTART_SYSTEMS[:systems]:
+    for name, system, label in baselines:
         trains = name == "multi-task"
         cells.append(
             CellSpec(
@@ -246,11 +278,22 @@ def quickstart_experiment(
                 model="multi-task" if name == "bm25+multi-task" else "",
             )
         )
-    data = Path(data_dir).resolve()
-    if not find_task_files(data, split):
-        raise InputError(data, None, None, f"no *-{split}-kilt.jsonl task files")
+    path = Path(__file__)
+    if recipe:
+        path = Path(recipe)
+        raw = load_mapping(path)
+        unknown = set(raw) - {"recipe", "cell"}
+        if unknown:
+            raise InputError(path, None, None, f"unknown tables {sorted(unknown)}")
+        head = dict(raw.get("recipe", {}))
+        train_config = head.get("train_config", train_config)
+        extra = read_cells(raw, path, _train_tasks(data, path, "data"), [c.name for c in cells])
+        for c in extra:
+            if c.trains and train_overrides:
+                c = dataclasses.replace(c, train={**(c.train or {}), **train_overrides})
+            cells.append(c)
     return ExperimentSpec(
-        path=Path(__file__),
+        path=path,
         name="quickstart",
         data_dir=data,
         split=split,

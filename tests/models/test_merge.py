@@ -1,0 +1,56 @@
+"""Weight-space interpolation of a fine-tuned bi-encoder with its base model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from uniret.errors import ArtifactError
+from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
+from uniret.models.merge import interpolate_with_base
+
+
+def _moved(tiny_model: str) -> tuple[BiEncoder, BiEncoder]:
+    base = BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
+    tuned = BiEncoder.from_pretrained(
+        tiny_model, BiEncoderConfig(mode=QueryMode.SEPARATE), pooling="mean", normalize=True
+    )
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(torch.randn_like(p))
+    return base, tuned
+
+
+def test_interpolation_lies_between_the_two_models(tiny_model: str) -> None:
+    base, tuned = _moved(tiny_model)
+    before = {k: v.clone() for k, v in tuned.state_dict().items()}
+    reference = base.passage_encoder.state_dict()
+    interpolate_with_base(tuned, base.passage_encoder, 0.25)
+    after = tuned.state_dict()
+    for key, value in after.items():
+        tower_key = key.split(".", 2)[-1] if key.startswith("query_encoders.") else key
+        tower_key = tower_key.removeprefix("passage_encoder.")
+        want = before[key]
+        if value.is_floating_point():
+            want = 0.75 * before[key] + 0.25 * reference[tower_key]
+        torch.testing.assert_close(value, want)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_weight_one_is_the_base_model_and_bad_weights_are_refused(tiny_model: str) -> None:
+    base, tuned = _moved(tiny_model)
+    interpolate_with_base(tuned, base.passage_encoder, 1.0)
+    texts = ["marie curie", "paris"]
+    torch.testing.assert_close(
+        torch.from_numpy(tuned.embed_queries(texts)), torch.from_numpy(base.embed_queries(texts))
+    )
+    with pytest.raises(ValueError, match="within"):
+        interpolate_with_base(tuned, base.passage_encoder, 1.5)
+
+
+def test_other_architecture_is_refused(tiny_model: str) -> None:
+    _base, tuned = _moved(tiny_model)
+    other = torch.nn.Linear(2, 2)
+    with pytest.raises(ArtifactError, match="architecture"):
+        interpolate_with_base(tuned, other, 0.5)  # type: ignore[arg-type]
