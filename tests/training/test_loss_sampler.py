@@ -148,3 +148,12 @@ def test_approx_corpus_softmax_estimates_the_tail_and_has_gradients() -> None:
     assert abs(mean.item() - exact.item()) < 0.05 * exact.item()
     estimates[0].backward()
     assert queries.grad is not None and queries.grad.abs().sum() > 0
+
+
+def test_random_positive_draws_every_gold_passage() -> None:
+    frozen = lambda ids: (torch.eye(8)[ids], 0)  # noqa: E731
+    batch = [_example((1, 2, 3))]
+    first = InBatchSoftmaxLoss(frozen, 8, hard_negatives=0, scale=1.0, seed=0)
+    drawn = InBatchSoftmaxLoss(frozen, 8, hard_negatives=0, scale=1.0, seed=0, random_positive=True)
+    assert {first.batch_passages(batch, 0, s)[0] for s in range(30)} == {1}
+    assert {drawn.batch_passages(batch, 0, s)[0] for s in range(30)} == {1, 2, 3}

@@ -42,6 +42,11 @@ class TrainConfig:
     some (empty: all with a train file). ``index`` is a dense index of the base model (query
     side: its vectors are the frozen passages); ``bm25_index`` mines BM25 negatives (full mode,
     or query side with ``hard_negatives`` > 0); ``examples`` reuses a file from `uniret mine`.
+
+    Negatives: BM25 ranks ``[mine_skip, mine_depth)`` minus gold pages and passages holding
+    an answer, ``mine_count`` kept, ``hard_negatives`` of them per query per step (skipping the
+    top ranks keeps likely unlabelled positives out). ``positive``: ``first`` (DPR) or
+    ``random`` (one gold passage drawn per step). ``approx_*``: see ``QuerySideLoss.APPROX``.
     """
 
     data_dir: str = DEFAULT_DATA
@@ -59,7 +64,9 @@ class TrainConfig:
     approx_candidates: int = 256
     approx_samples: int = 1024
     hard_negatives: int = 1
+    positive: str = "first"
     mine_count: int = 8
+    mine_skip: int = 0
     mine_depth: int = 50
     epochs: int = 2
     batch_size: int = 32
@@ -94,6 +101,10 @@ class TrainConfig:
             raise ValueError(
                 "query_side mode trains a query encoder apart: query_mode separate or per_task"
             )
+        if self.positive not in ("first", "random"):
+            raise ValueError(f"positive must be first or random, got {self.positive!r}")
+        if not 0 <= self.mine_skip < self.mine_depth:
+            raise ValueError("mine_skip must be >= 0 and below mine_depth")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.examples_per_task < 0:

@@ -29,10 +29,12 @@ def in_batch_softmax_loss(
 
 
 class InBatchSoftmaxLoss(nn.Module):
-    """DPR's loss: each query against every passage of the batch, its first positive the
-    target; ``hard_negatives`` of each query's negatives join the batch (random passages
-    fill in where it has too few). Passage vectors come from ``passages``: encoded by the
-    trained passage tower (full mode, gathered across ranks) or rows of frozen vectors."""
+    """DPR's loss: each query against every passage of the batch, one positive the target
+    (its first, or with ``random_positive`` one drawn per step, so that every gold passage of
+    a multi-evidence query is trained on); ``hard_negatives`` of each query's negatives join
+    the batch (random passages fill in where it has too few). Passage vectors come from
+    ``passages``: encoded by the trained passage tower (full mode, gathered across ranks) or
+    rows of frozen vectors."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class InBatchSoftmaxLoss(nn.Module):
         scale: float,
         seed: int,
         rank: int = 0,
+        random_positive: bool = False,
     ) -> None:
         super().__init__()
         self.passages = passages
@@ -50,11 +53,15 @@ class InBatchSoftmaxLoss(nn.Module):
         self.scale = scale
         self.seed = seed
         self.rank = rank
+        self.random_positive = random_positive
 
     def batch_passages(self, batch: Sequence[TrainExample], epoch: int, step: int) -> list[int]:
-        """Each query's first positive, then its hard negatives (deterministic per step)."""
+        """Each query's positive, then its hard negatives (deterministic per step)."""
         rng = np.random.default_rng([self.seed, epoch, step, self.rank])
-        ids = [e.positives[0] for e in batch]
+        if self.random_positive:
+            ids = [e.positives[int(rng.integers(len(e.positives)))] for e in batch]
+        else:
+            ids = [e.positives[0] for e in batch]
         for e in batch:
             pool = list(e.negatives)
             picks = [pool[i] for i in rng.permutation(len(pool))[: self.hard_negatives]]

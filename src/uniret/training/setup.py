@@ -145,7 +145,9 @@ def _examples(
             from uniret.retrieval.sparse import BM25Retriever
 
             bm25 = BM25Retriever.load(config.bm25_index, store.directory)
-            mining = MiningConfig(count=config.mine_count, rank_to=config.mine_depth)
+            mining = MiningConfig(
+                count=config.mine_count, rank_from=config.mine_skip, rank_to=config.mine_depth
+            )
             examples = mine_negatives(examples, bm25, mining)
         out.mkdir(parents=True, exist_ok=True)
         save_examples(path, examples)

@@ -150,7 +150,13 @@ class Trainer:
                 return gather(local), self.rank * len(local)
 
         return InBatchSoftmaxLoss(
-            vectors, len(self.store), cfg.hard_negatives, cfg.scale, cfg.seed, self.rank
+            vectors,
+            len(self.store),
+            cfg.hard_negatives,
+            cfg.scale,
+            cfg.seed,
+            self.rank,
+            random_positive=cfg.positive == "random",
         )
 
     def _batch_loss(self, batch: list[TrainExample], epoch: int, step: int) -> torch.Tensor:
