@@ -261,6 +261,14 @@ def test_experiment_run_dry_run_report_and_publish(
     )
     assert "| **macro** |" in (tmp_path / "R.md").read_text()
     assert (tmp_path / "pub" / "results.json").is_file()
+    # a cell run from uncommitted code is never published
+    results = json.loads((work / "results.json").read_text())
+    results["cells"]["base"]["commit"] = "0123abc+dirty"
+    (work / "results.json").write_text(json.dumps(results))
+    (tmp_path / "R.md").unlink()
+    assert main(["-q", "experiment", "report", "--out", str(work), "--publish"]) == 2
+    assert "1 cells ran from a tree with uncommitted changes (base)" in capsys.readouterr().err
+    assert not (tmp_path / "R.md").exists()
 
 
 def test_quickstart_on_the_openvino_backend(

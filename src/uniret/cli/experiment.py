@@ -115,6 +115,16 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
 def _experiment_report(args: argparse.Namespace, results: dict) -> int:
     from uniret.experiments.report import write_report
 
+    if args.publish:
+        dirty = sorted(n for n, c in results["cells"].items() if c["commit"].endswith("+dirty"))
+        if dirty:
+            print(
+                f"error: not published: {len(dirty)} cells ran from a tree with uncommitted "
+                f"changes ({', '.join(dirty[:3])}{', ...' if len(dirty) > 3 else ''}); commit, "
+                "delete their cells/ folders and rerun",
+                file=sys.stderr,
+            )
+            return 2
     written = write_report(results, Path(args.out), publish=args.publish)
     for path in written:
         print(f"wrote {path}")

@@ -11,8 +11,8 @@ A cell is done when its ``cell.json`` holds the current key. A cell whose ``star
 holds another key is wiped and rerun; one with the same key (killed midway) resumes: training
 from its last checkpoint, encoding from its last batch, the rest redone.
 
-The key covers data, configs and dependencies, not uniret's own code: each record keeps the
-commit it ran at; after changing the code, delete ``cells/NAME`` to recompute a cell.
+The key covers data, configs, dependencies and uniret's own code (a change to the package
+recomputes every cell); each record keeps the commit the process started from.
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ class Runner:
         self._keys: dict[str, str] = {}
         self._shared: Shared | None = None
         self.backend = BackendConfig.from_label(spec.backend)
+        # the code this process loaded, read now: commits made while cells run don't count
+        self.commit = commit(spec.path.resolve().parent)
         # cells another cell builds on keep their model weights; the others drop them
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
 
@@ -255,7 +257,7 @@ class Runner:
         record["results"] = self._evaluate(cell, open_bundle(bundle, backend=self.backend))
         record["wall_s"] = round(time.perf_counter() - clock, 2)
         record["finished"] = _now()
-        record["commit"] = commit(self.spec.path.resolve().parent)
+        record["commit"] = self.commit
         record["machine"] = machine()
         self._tidy(cell, folder)
         if bundle.model is None or (Path(bundle.model) / "passage").is_dir():  # weights kept
