@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=256)
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--nprobe", type=int, default=32)
+    parser.add_argument("--nlist", type=int, default=1024, help="IVF lists of the index")
     parser.add_argument("--fidelity-batches", type=int, default=20)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     args = parser.parse_args()
@@ -150,7 +151,7 @@ def main() -> None:
         start = time.perf_counter()
         vectors = corpus(real, args.size, args.noise)
         np.save(folder / "corpus.npy", vectors)
-        index = build_faiss(vectors, IndexConfig(type=IndexType.IVFPQ, nprobe=args.nprobe))
+        index = build_faiss(vectors, IndexConfig(type=IndexType.IVFPQ, nlist=args.nlist, nprobe=args.nprobe))
         faiss.write_index(index, str(folder / "ivfpq.faiss"))
         report: dict[str, Any] = {
             "size": args.size,
@@ -159,6 +160,7 @@ def main() -> None:
             "prepare_s": round(time.perf_counter() - start, 1),
             "candidates": args.candidates,
             "samples": args.samples,
+            "nlist": args.nlist,
             "nprobe": args.nprobe,
             "threads": torch.get_num_threads(),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_main_table_merges_per_task_cells_into_one_column(results: dict) -> None
 
 def test_comparison_table_rows_and_intervals(results: dict) -> None:
     lines = report.comparison_table(results).splitlines()
-    assert lines[0] == "| A − B (R-prec points) | a | b | macro |"
+    assert lines[0] == "| A − B (R-prec points) | a | b | macro | seed sd of macro (A / B) |"
     assert len(lines) == 4  # the pair naming a system without cells is left out
     mt_bm25 = lines[2].split(" | ")
     assert mt_bm25[0] == "| multi-task − BM25"
@@ -43,7 +44,8 @@ def test_comparison_table_rows_and_intervals(results: dict) -> None:
     assert mt_bm25[3].startswith("+37.5 [")  # macro: (25 + 50) / 2
     assert (
         lines[3]
-        == "| multi-task − multi-task | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] |"
+        == "| multi-task − multi-task | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] | +0.0 [+0.0, +0.0] "
+        "| 1 run / 1 run |"
     )
 
 
@@ -111,8 +113,49 @@ def test_claims_come_from_the_experiment_file(results: dict) -> None:
     lines = report.claims(results)[:4]
     # multi-task − BM25: +37.5 macro (see the comparison table); task-specific is 75.0 vs 87.5
     assert lines[0].startswith("- MT beats BM25: ") and "+37.5 [" in lines[0]
-    assert lines[1].startswith("- MT matches TS: **holds**") and "+12.5 [" in lines[1]
+    assert lines[1].startswith("- MT matches TS: **undecided** (no equivalence margin")
+    assert "+12.5 [" in lines[1]
+    # per task: where the macro difference comes from
+    assert "Per task: A ahead on 2 of 2 tasks" in lines[0]
     assert lines[2] == "- X: not run."
     assert lines[3] == "- Y: not measured (cells missing)."
     results["report"]["claims"] = []
     assert not any(line.startswith("- MT") for line in report.claims(results))
+
+
+def test_matches_needs_a_margin_on_the_lower_bound(results: dict) -> None:
+    claim = {"a": "multi-task", "b": "task-specific", "kind": "matches", "text": "MT ~ TS"}
+    results["report"]["claims"] = [claim]
+    results["report"]["equivalence_margin"] = 0.5  # interval +12.5 [-25.0, +50.0]
+    assert "**fails** (lower bound below −0.5)" in report.claims(results)[0]
+    results["report"]["claims"] = [{**claim, "margin": 30}]
+    assert "**holds** (lower bound above −30)" in report.claims(results)[0]
+
+
+def test_seeds_are_averaged_and_their_spread_shown(results: dict) -> None:
+    second = json.loads(json.dumps(results["cells"]["multitask"]))
+    second["labels"]["seed"] = 1
+    second["results"]["a"]["metrics"]["Rprec"] = 0.25  # seed 0: a 0.75, b 1.0 -> macro 0.875
+    second["results"]["a"]["per_query"]["Rprec"] = [1, 0, 0, 0]  # seed 1: macro 0.625
+    results["cells"]["multitask-s1"] = second
+    table = report.main_table(results)
+    assert "**75.0** ± 17.7 (2 seeds)" in table  # mean (0.875 + 0.625) / 2, sd 0.177
+    rows = report.comparison_table(results).splitlines()
+    assert rows[2].endswith("| 17.7 (2) / 1 run |")
+    averaged = report.main_systems(results)["multi-task"]["a"]
+    assert averaged["per_query"]["Rprec"] == [1.0, 0.5, 0.0, 0.5]
+
+
+def test_zero_shot_counts_significant_wins(results: dict) -> None:
+    base = json.loads(json.dumps(results["cells"]["bm25"]))
+    base["labels"]["system"] = "base"
+    base["results"]["a"]["per_query"]["Rprec"] = [0, 0, 0, 0]
+    base["results"]["a"]["metrics"]["Rprec"] = 0.0
+    results["cells"]["base"] = base
+    loo = results["cells"]["loo-a"]["results"]["a"]
+    loo["per_query"]["Rprec"] = [1, 1, 1, 1]
+    line = next(x for x in report.claims(results) if x.startswith("- Zero-shot"))
+    assert "ahead of the base model on 1 of 1 held-out tasks, significantly on 1; " in line
+    loo["per_query"]["Rprec"] = [1, 0, 0, 0]  # ahead, within noise
+    line = next(x for x in report.claims(results) if x.startswith("- Zero-shot"))
+    assert "on 1 of 1 held-out tasks, significantly on 0; significantly behind on 0" in line

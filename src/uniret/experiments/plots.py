@@ -78,7 +78,7 @@ def plot_main(results: Results, out_dir: Path) -> Path | None:
     ax.barh(names, values, color="#4C72B0")
     for y, v in enumerate(values):
         ax.text(v + 0.3, y, f"{v:.1f}", va="center", fontsize=8)
-    ax.set_xlim(min(values) - 10, max(values) + 5)
+    ax.set_xlim(0, max(values) + 8)  # bars start at 0: lengths compare honestly
     ax.set_xlabel(f"macro-average {results['split']} R-precision (%)")
     ax.set_title(f"{results['experiment']} {results['split']}: retrieval systems")
     ax.grid(axis="x", alpha=0.3)

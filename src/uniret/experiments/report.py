@@ -29,9 +29,10 @@ Results = dict[str, Any]
 
 
 # ---------------------------------------------------------------- selecting cells
-def main_systems(results: Results) -> dict[str, dict[str, dict[str, Any]]]:
-    """``system -> task -> per-task result`` of the main study, systems in file order."""
-    systems: dict[str, dict[str, dict[str, Any]]] = {}
+def main_seed_runs(results: Results) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``system -> task -> [per-seed result]`` of the main study, systems in file order (a
+    system's cells differ by their ``seed`` label; one cell is one seed)."""
+    systems: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for record in results["cells"].values():
         labels = record.get("labels", {})
         if labels.get("study") != "main":
@@ -39,8 +40,44 @@ def main_systems(results: Results) -> dict[str, dict[str, dict[str, Any]]]:
         tasks = systems.setdefault(labels["system"], {})
         for task, result in record["results"].items():
             if labels.get("task") in (None, task):
-                tasks[task] = result
+                tasks.setdefault(task, []).append(result)
     return systems
+
+
+def main_systems(results: Results) -> dict[str, dict[str, dict[str, Any]]]:
+    """``system -> task -> per-task result`` of the main study, systems in file order; a
+    system trained with several seeds gets the seed average (per query and per metric)."""
+    return {
+        system: {task: average_runs(runs) for task, runs in tasks.items()}
+        for system, tasks in main_seed_runs(results).items()
+    }
+
+
+def average_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several seeds' results: metrics and per-query scores averaged."""
+    if len(runs) == 1:
+        return runs[0]
+    return {
+        "queries": runs[0].get("queries"),
+        "metrics": {m: float(np.mean([r["metrics"][m] for r in runs])) for m in runs[0]["metrics"]},
+        "per_query": {
+            m: np.mean([r["per_query"][m] for r in runs], axis=0).tolist()
+            for m in runs[0]["per_query"]
+        },
+        "seeds": len(runs),
+    }
+
+
+def seed_spread(
+    tasks: dict[str, list[dict[str, Any]]], names: Sequence[str], metric: str = "Rprec"
+) -> tuple[float, int] | None:
+    """Standard deviation over seeds of a system's macro ``metric`` over ``names``, and the
+    number of seeds; ``None`` for a single run (or tasks run with unequal seed counts)."""
+    counts = {len(tasks.get(t, [])) for t in names}
+    if len(counts) != 1 or (n := counts.pop()) < 2:
+        return None
+    macros = [macro_mean(tasks[t][i]["metrics"][metric] for t in names) for i in range(n)]
+    return statistics.stdev(macros), n
 
 
 def all_tasks(results: Results) -> list[str]:
@@ -119,8 +156,14 @@ def main_table(results: Results, metric: str = "Rprec") -> str:
         [t] + [pct(s[t]["metrics"][metric]) if t in s else "–" for s in systems.values()]
         for t in tasks
     ]
-    macros = [macro(s, tasks, metric) for s in systems.values()]
-    rows.append([f"**{MACRO}**"] + [f"**{pct(m)}**" if m is not None else "–" for m in macros])
+    runs = main_seed_runs(results)
+    cells = []
+    for name, s in systems.items():
+        m = macro(s, tasks, metric)
+        spread = seed_spread(runs[name], tasks, metric)
+        text = f"**{pct(m)}**" if m is not None else "–"
+        cells.append(text + (f" ± {pct(spread[0])} ({spread[1]} seeds)" if spread else ""))
+    rows.append([f"**{MACRO}**", *cells])
     return markdown_table(["task", *systems], rows)
 
 
@@ -137,8 +180,20 @@ def comparison_table(results: Results) -> str:
         for t in [*([task] for task in tasks), tasks]:
             iv = compare(systems[a], systems[b], t, samples=samples)
             row.append(signed(iv) if iv else "–")
+        row.append(_spreads(results, (a, b), tasks))
         rows.append(row)
-    return markdown_table(["A − B (R-prec points)", *tasks, MACRO], rows)
+    header = ["A − B (R-prec points)", *tasks, MACRO, "seed sd of macro (A / B)"]
+    return markdown_table(header, rows)
+
+
+def _spreads(results: Results, names: Sequence[str], tasks: Sequence[str]) -> str:
+    """``0.4 (3) / 1 run``: each system's seed standard deviation of the macro, in points."""
+    runs = main_seed_runs(results)
+    parts = []
+    for name in names:
+        spread = seed_spread(runs.get(name, {}), tasks)
+        parts.append(f"{pct(spread[0])} ({spread[1]})" if spread else "1 run")
+    return " / ".join(parts)
 
 
 def fewshot_table(results: Results, task: str) -> str:
@@ -225,29 +280,57 @@ def timing_table(results: Results) -> tuple[str, dict[str, float]]:
 
 
 # ---------------------------------------------------------------- reading
-def _verdict(iv: Interval | None, claim: str) -> str:
+def _verdict(iv: Interval | None, claim: str, margin: float | None) -> str:
+    """``beats``: the interval lies above 0. ``matches``: its lower bound lies above
+    ``-margin`` (an equivalence margin in points, declared in the experiment file)."""
     if iv is None:
         return "not measured (cells missing)"
     if claim == "matches":
-        if iv.delta >= 0 or not iv.significant:
-            return "**holds**" if iv.delta >= 0 else "**holds** (within noise)"
-        return "**fails**"
+        if margin is None:
+            return "**undecided** (no equivalence margin declared: `[report] equivalence_margin`)"
+        if 100 * iv.low >= -margin:
+            return f"**holds** (lower bound above −{margin:g})"
+        return f"**fails** (lower bound below −{margin:g})"
     if iv.significant and iv.delta > 0:
         return "**holds**"
     return "**inconclusive** (difference within noise)" if iv.delta > 0 else "**fails**"
 
 
+def _per_task(
+    a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], tasks: Sequence[str], samples: int
+) -> str:
+    """Where a macro difference comes from: significant wins and losses per task, and the
+    macro interval with each task left out in turn (the least favourable one)."""
+    ivs = {t: compare(a, b, [t], samples=samples) for t in tasks}
+    ahead = [t for t, iv in ivs.items() if iv and iv.delta > 0]
+    won = [t for t in ahead if ivs[t] and ivs[t].significant]  # type: ignore[union-attr]
+    lost = [t for t, iv in ivs.items() if iv and iv.delta < 0 and iv.significant]
+    text = f"A ahead on {len(ahead)} of {len(tasks)} tasks"
+    text += f"; significant wins: {', '.join(won) or 'none'}"
+    text += f"; significant losses: {', '.join(lost) or 'none'}"
+    if len(tasks) > 2:
+        drops = {t: compare(a, b, [u for u in tasks if u != t], samples=samples) for t in tasks}
+        worst_task, worst = min(drops.items(), key=lambda kv: kv[1].low if kv[1] else 0.0)
+        if worst is not None:
+            text += f"; without {worst_task}: {signed(worst)}"
+    return text
+
+
 def claims(results: Results) -> list[str]:
-    """One line per claim of the paper, with the measured macro difference and its CI.
+    """One line per claim of the paper, with the measured macro difference and its CI, then
+    where it comes from task by task.
 
     The pairwise claims are data: ``[report] claims`` of the experiment file, each
-    ``{a, b, kind = "beats" | "matches", text, missing?}`` (``missing``: what to say when a
-    system was not run). The low-data, zero-shot and downstream lines follow from
-    ``[report] fewshot`` and ``downstream``.
+    ``{a, b, kind = "beats" | "matches", text, missing?, margin?}`` (``missing``: what to say
+    when a system was not run; ``margin``: the equivalence margin of a ``matches`` claim in
+    points, else ``[report] equivalence_margin``). The low-data, zero-shot and downstream
+    lines follow from ``[report] fewshot`` and ``downstream``; they count per-task paired
+    bootstrap results, significant ones apart.
     """
     systems = main_systems(results)
     tasks = all_tasks(results)
     samples = int(results.get("bootstrap", 1000))
+    report = results.get("report", {})
 
     def iv(a: str, b: str) -> Interval | None:
         if a not in systems or b not in systems:
@@ -255,41 +338,48 @@ def claims(results: Results) -> list[str]:
         return compare(systems[a], systems[b], tasks, samples=samples)
 
     lines = []
-    for claim in results.get("report", {}).get("claims", []):
+    for claim in report.get("claims", []):
         a, b, kind, text = claim["a"], claim["b"], claim["kind"], claim["text"]
         result = iv(a, b)
         if result is None and claim.get("missing"):
             lines.append(f"- {text}: {claim['missing']}.")
             continue
+        margin = claim.get("margin", report.get("equivalence_margin"))
         where = f" (`{a}` − `{b}`, macro R-prec: {signed(result)})" if result else ""
-        lines.append(f"- {text}: {_verdict(result, kind)}{where}.")
+        line = f"- {text}: {_verdict(result, kind, margin)}{where}."
+        if result is not None:
+            line += f" Per task: {_per_task(systems[a], systems[b], tasks, samples)}."
+        lines.append(line)
     wins = fewshot_wins(results)
-    for k in (16, 64):
-        if k in wins:
-            won, sig, of = wins[k]
-            if won * 2 <= of:
-                verdict = "**fails**"
-            elif sig * 2 > of:
-                verdict = "**holds**"
-            else:
-                verdict = "**holds in direction only** (most differences within noise)"
-            lines.append(
-                f"- Low data, k = {k}: the multi-task starting point beats the base starting point "
-                f"on {won} of {of} tasks ({sig} significant): {verdict}."
-            )
-    zero = [
-        (task, runs)
-        for task, runs in fewshot_runs(results).items()
-        if all(0 in runs.get(s, {}) for s in runs) and len(runs) == 2
-    ]
-    if zero:
-        better = 0
-        for _, runs in zero:
-            first, second = (mean_std(runs[s][0])[0] for s in runs)
-            better += second > first
+    for k, (won, sig, of) in wins.items():
+        if won * 2 <= of:
+            verdict = "**fails**"
+        elif sig * 2 > of:
+            verdict = "**holds**"
+        else:
+            verdict = "**holds in direction only** (most differences within noise)"
         lines.append(
-            f"- Zero-shot (leave one task out): the multi-task model without the task beats the "
-            f"base model on {better} of {len(zero)} held-out tasks."
+            f"- Low data, k = {k}: the multi-task starting point beats the base starting point "
+            f"on {won} of {of} tasks ({sig} significant): {verdict}."
+        )
+    zero = {
+        task: runs
+        for task, runs in fewshot_runs(results).items()
+        if len(runs) == 2 and all(0 in runs[s] for s in runs)
+    }
+    if zero:
+        ahead = significant = behind = 0
+        for runs in zero.values():
+            first, second = (seed_mean(runs[s][0]) for s in runs)
+            pair = [(second["per_query"]["Rprec"], first["per_query"]["Rprec"])]
+            zero_iv = paired_bootstrap(pair, samples=samples)
+            ahead += zero_iv.delta > 0
+            significant += zero_iv.delta > 0 and zero_iv.significant
+            behind += zero_iv.delta < 0 and zero_iv.significant
+        lines.append(
+            f"- Zero-shot (leave one task out): the multi-task model without the task is ahead "
+            f"of the base model on {ahead} of {len(zero)} held-out tasks, significantly on "
+            f"{significant}; significantly behind on {behind}."
         )
     down = results.get("report", {}).get("downstream", {})
     if {"multi-task", "BM25"} <= set(systems) and down:
