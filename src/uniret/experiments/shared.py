@@ -44,14 +44,20 @@ def cache_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# what cannot change a cell's result: the command line (nothing imports it) and the report
+# and plots drawn from finished results
+_NOT_RESULTS = ("experiments/report.py", "experiments/plots.py")
+
+
 @cache
 def code_digest() -> str:
-    """sha256 of the source files of the installed uniret package (paths and bytes), the
-    command line excepted: nothing imports it, so it cannot change a result."""
+    """sha256 of the source files of the installed uniret package (paths and bytes), except
+    those that cannot change a result: the command line and the report rendering."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).parts[0] == "cli":
+        relative = path.relative_to(root)
+        if relative.parts[0] == "cli" or relative.as_posix() in _NOT_RESULTS:
             continue
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
