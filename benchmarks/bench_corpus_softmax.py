@@ -151,7 +151,9 @@ def main() -> None:
         start = time.perf_counter()
         vectors = corpus(real, args.size, args.noise)
         np.save(folder / "corpus.npy", vectors)
-        index = build_faiss(vectors, IndexConfig(type=IndexType.IVFPQ, nlist=args.nlist, nprobe=args.nprobe))
+        index = build_faiss(
+            vectors, IndexConfig(type=IndexType.IVFPQ, nlist=args.nlist, nprobe=args.nprobe)
+        )
         faiss.write_index(index, str(folder / "ivfpq.faiss"))
         report: dict[str, Any] = {
             "size": args.size,
