@@ -15,8 +15,11 @@ if TYPE_CHECKING:
     from uniret.retrieval.bundle import RetrieverBundle
 
 
-def add_retriever_selection(p: argparse.ArgumentParser, *, fusion: bool = True) -> None:
-    """The flags that choose a retriever: a bundle file, or indexes, a query model, fusion."""
+def add_retriever_selection(
+    p: argparse.ArgumentParser, *, fusion: bool = True, auto_backend: bool = False
+) -> None:
+    """The flags that choose a retriever: a bundle file, or indexes, a query model, fusion
+    (``auto_backend``: the encoder backend defaults to the fastest installed)."""
     p.add_argument(
         "--retriever",
         metavar="FILE",
@@ -31,7 +34,7 @@ def add_retriever_selection(p: argparse.ArgumentParser, *, fusion: bool = True) 
     p.add_argument("--model", help="query encoder for a dense index (default: the one in its meta)")
     p.add_argument("--passages", help="passage store, if it moved since the index was built")
     p.add_argument("--device", help="device for query encoding (default: cuda if available)")
-    add_backend(p, "queries")
+    add_backend(p, "queries", auto=auto_backend)
     if not fusion:
         return
     p.add_argument(
