@@ -3,7 +3,9 @@ requests, then stop."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 
 from fastapi import FastAPI
 
@@ -37,4 +39,14 @@ def run(
         timeout_graceful_shutdown=grace_s,
         lifespan="on",
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    if threading.current_thread() is not threading.main_thread():
+        server.run(sockets=[sock])
+        return
+    # uvicorn re-raises the signal that stopped it once it is done; a SIGTERM that it already
+    # handled (requests answered, lifespan closed) then ends the command normally, not by death
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
