@@ -51,7 +51,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="how long a query waits for others to join its batch (default 5)",
     )
     p.add_argument(
-        "--max-k", type=int_at_least(1), default=1000, help="largest k a client may ask for"
+        "--max-k",
+        type=int_at_least(1),
+        default=1000,
+        help="largest k a client may ask for (default 1000)",
     )
     p.add_argument(
         "--max-queries",
