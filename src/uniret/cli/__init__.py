@@ -1,7 +1,7 @@
 """The ``uniret`` command line: thin commands over the library; nothing imports this package.
 
 One module per command group (``corpus``, ``index``, ``retrieve``, ``train``, ``evaluate``,
-``data``, ``quickstart``, ``experiment``); each adds its parsers and holds its commands.
+``data``, ``quickstart``, ``experiment``, ``serve``); each adds its parsers and holds its commands.
 Every failure the user can cause ends in one line on stderr and exit status 2; ``-v`` shows
 the traceback.
 """
@@ -14,13 +14,23 @@ import sys
 from collections.abc import Sequence
 
 from uniret import __version__
-from uniret.cli import corpus, data, evaluate, experiment, index, quickstart, retrieve, train
+from uniret.cli import (
+    corpus,
+    data,
+    evaluate,
+    experiment,
+    index,
+    quickstart,
+    retrieve,
+    serve,
+    train,
+)
 from uniret.cli.args import Parser, quiet_libraries
 from uniret.errors import UniretError
 
 logger = logging.getLogger("uniret")
 
-COMMAND_GROUPS = (corpus, index, retrieve, train, evaluate, data, quickstart, experiment)
+COMMAND_GROUPS = (corpus, index, retrieve, serve, train, evaluate, data, quickstart, experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:

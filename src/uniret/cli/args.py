@@ -103,14 +103,16 @@ def add_config_overrides(parser: argparse.ArgumentParser, what: str = "config") 
     )
 
 
-def add_backend(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--backend torch|openvino`` and ``--int8``: what runs the encoder for ``what``."""
+def add_backend(parser: argparse.ArgumentParser, what: str, *, auto: bool = False) -> None:
+    """``--backend torch|openvino`` and ``--int8``: what runs the encoder for ``what``; with
+    ``auto``, the default is ``auto``: OpenVINO when it is installed, else PyTorch."""
     parser.add_argument(
         "--backend",
-        default="torch",
-        choices=["torch", "openvino"],
+        default="auto" if auto else "torch",
+        choices=["auto", "torch", "openvino"] if auto else ["torch", "openvino"],
         help=f"what runs the encoder for {what}: PyTorch, or OpenVINO on the CPU (about 2x "
-        "faster; exported once and cached) (default torch)",
+        "faster; exported once and cached)"
+        + (" (default auto: OpenVINO if installed, else PyTorch)" if auto else " (default torch)"),
     )
     parser.add_argument(
         "--int8",
@@ -121,9 +123,14 @@ def add_backend(parser: argparse.ArgumentParser, what: str) -> None:
 
 def backend_config(args: argparse.Namespace) -> BackendConfig:
     """The BackendConfig of :func:`add_backend`'s flags."""
+    import importlib.util
+
     from uniret.models.backends import BackendConfig
 
-    return make(BackendConfig, name=args.backend, int8=args.int8)
+    name = args.backend
+    if name == "auto":
+        name = "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
+    return make(BackendConfig, name=name, int8=args.int8)
 
 
 def make(cls: Callable[..., T], **kwargs: Any) -> T:

@@ -5,59 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from uniret.cli.args import (
-    add_backend,
-    add_overwrite,
-    backend_config,
-    csv_floats,
-    float_in,
-    int_at_least,
-)
+from uniret.cli.args import add_overwrite, int_at_least
+from uniret.cli.selection import add_retriever_selection, open_selected_retriever
 from uniret.errors import InputError, UniretError
 
-if TYPE_CHECKING:
-    from uniret.retrieval.base import Retriever
-    from uniret.retrieval.bundle import RetrieverBundle
-
 PREDICTIONS_META = "meta.json"
-
-
-def add_retriever_args(p: argparse.ArgumentParser, *, fusion: bool = True) -> None:
-    """The flags that choose a retriever: a bundle file, or indexes, a query model, fusion."""
-    p.add_argument(
-        "--retriever",
-        metavar="FILE",
-        help="a retriever bundle (e.g. WORK/retrievers/bm25+base.json written by quickstart or "
-        "an experiment): indexes, query model and fusion in one file",
-    )
-    p.add_argument(
-        "--index",
-        action="append",
-        help="index folder (BM25 or dense); give it twice for hybrid retrieval",
-    )
-    p.add_argument("--model", help="query encoder for a dense index (default: the one in its meta)")
-    p.add_argument("--passages", help="passage store, if it moved since the index was built")
-    p.add_argument("--device", help="device for query encoding (default: cuda if available)")
-    add_backend(p, "queries")
-    if not fusion:
-        return
-    p.add_argument(
-        "--fusion",
-        default="rrf",
-        choices=["rrf", "weighted"],
-        help="hybrid fusion: reciprocal rank (default) or weighted normalised scores",
-    )
-    p.add_argument("--rrf-c", type=float_in(0.0), default=60.0, help="RRF constant (default 60)")
-    p.add_argument(
-        "--weights",
-        type=csv_floats,
-        default=(),
-        help="one fusion weight per --index, comma-separated (default: all 1)",
-    )
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--out is a new folder, an empty one, or an earlier predictions folder (files of the "
         "same name are replaced only with --overwrite).",
     )
-    add_retriever_args(p)
+    add_retriever_selection(p)
     p.add_argument(
         "--input", nargs="+", required=True, help="KILT task files (<task>-<split>-kilt.jsonl)"
     )
@@ -85,47 +40,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-invalid", action="store_true", help="skip malformed task lines")
     add_overwrite(p, "prediction file of the same name")
     p.set_defaults(func=cmd_retrieve)
-
-
-def retriever_bundle(args: argparse.Namespace) -> RetrieverBundle:
-    """The retriever the flags of :func:`add_retriever_args` describe, as a bundle."""
-    from uniret.retrieval.bundle import RetrieverBundle
-    from uniret.retrieval.hybrid import Fusion, FusionConfig
-
-    if args.retriever:
-        if args.index or args.model:
-            raise UniretError("argument --retriever: give either a bundle or --index/--model")
-        if not Path(args.retriever).is_file():
-            raise InputError(args.retriever, None, None, "no such retriever bundle file")
-        return RetrieverBundle.load(args.retriever)
-    if not args.index:
-        raise UniretError("give --index (once, or twice for a hybrid) or --retriever FILE")
-    weights = getattr(args, "weights", ())
-    if weights and len(weights) != len(args.index):
-        raise UniretError(
-            f"argument --weights: {len(weights)} weights for {len(args.index)} --index; "
-            "give one per index"
-        )
-    fusion = FusionConfig(
-        method=Fusion(getattr(args, "fusion", "rrf")),
-        rrf_c=getattr(args, "rrf_c", 60.0),
-        weights=weights,
-    )
-    return RetrieverBundle(
-        name="+".join(Path(i).name for i in args.index),
-        indexes=tuple(args.index),
-        model=args.model,
-        passages=args.passages,
-        fusion=fusion,
-    )
-
-
-def open_retriever(args: argparse.Namespace) -> tuple[RetrieverBundle, Retriever]:
-    """The retriever the flags describe, opened (with its bundle, for the record)."""
-    from uniret.retrieval.loader import open_bundle
-
-    bundle = retriever_bundle(args)
-    return bundle, open_bundle(bundle, device=args.device, backend=backend_config(args))
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
@@ -147,7 +61,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         spec = get_task(args.task or TaskFile.from_path(path).task)
         examples = read_examples(path, skip_invalid=args.skip_invalid)
         jobs.append((TaskFile.from_path(path), spec, examples))
-    bundle, retriever = open_retriever(args)
+    bundle, retriever = open_selected_retriever(args)
     out = Path(args.out)
     with writing(out, Artifact.PREDICTIONS, overwrite=args.overwrite, adding=names) as staging:
         files = {}

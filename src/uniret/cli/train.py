@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from uniret.cli.args import Formatter, add_config_overrides, add_overwrite, int_at_least
-from uniret.cli.retrieve import add_retriever_args, open_retriever
+from uniret.cli.selection import add_retriever_selection, open_selected_retriever
 from uniret.errors import UniretError
 
 MINED_FILE = "train-examples.jsonl"
@@ -46,7 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "top-ranked passages from non-gold pages as hard negatives, skipping passages that "
         f"contain a gold answer. Writes OUT/{MINED_FILE} for `train --set examples=`.",
     )
-    add_retriever_args(p, fusion=False)
+    add_retriever_selection(p, fusion=False)
     p.add_argument("--input", nargs="+", required=True, help="KILT train files")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
     p.add_argument(
@@ -196,7 +196,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         raise UniretError(
             f"argument --rank-from: must be below --depth ({args.depth}), got {args.rank_from}"
         )
-    bundle, retriever = open_retriever(args)
+    bundle, retriever = open_selected_retriever(args)
     examples = build_examples(args.input, retriever.store)
     if not examples:
         raise UniretError(

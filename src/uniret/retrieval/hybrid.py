@@ -84,9 +84,18 @@ class HybridRetriever:
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` fused hits per query."""
+        return self.search_components(queries, k, task)[0]
+
+    def search_components(
+        self, queries: Sequence[str], k: int, task: str | None = None
+    ) -> tuple[list[list[Hit]], list[list[list[Hit]]]]:
+        """Top-``k`` fused hits per query, and the rankings they were fused from:
+        ``components[r][q]`` is retriever ``r``'s list for query ``q`` (``depth`` long), so a
+        caller can show where each fused hit ranked in each retriever."""
         depth = max(k, self.config.depth)
         per_retriever = [r.search(queries, depth, task=task) for r in self.retrievers]
-        return [
+        fused = [
             fuse([lists[q] for lists in per_retriever], self.config)[:k]
             for q in range(len(queries))
         ]
+        return fused, per_retriever

@@ -42,6 +42,11 @@ def hits_to_provenance(
     return out
 
 
+def prediction_record(example: Example, provenance: list[dict[str, Any]]) -> dict[str, Any]:
+    """One KILT prediction: the example's id and input, ``output[0].provenance`` best first."""
+    return {"id": example.id, "input": example.input, "output": [{"provenance": provenance}]}
+
+
 def iter_predictions(
     retriever: Retriever,
     examples: Sequence[Example],
@@ -58,7 +63,7 @@ def iter_predictions(
         ranked = retriever.search(queries[start : start + batch_size], k, task=spec.name)
         provenance = hits_to_provenance(retriever, ranked)
         for example, entries in zip(batch, provenance, strict=True):
-            yield {"id": example.id, "input": example.input, "output": [{"provenance": entries}]}
+            yield prediction_record(example, entries)
         if progress is not None:
             progress(len(batch))
 
