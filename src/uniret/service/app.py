@@ -163,6 +163,12 @@ def create_app(
             raise ApiError(422, f"k must be in 1..{config.max_k}, got {k}")
         return min(k, len(store))
 
+    def check_count(count: int, what: str) -> None:
+        if not count:
+            raise ApiError(422, f"{what} is empty")
+        if count > config.max_queries:
+            raise ApiError(422, f"{count} {what}; the limit is {config.max_queries} per request")
+
     def check_task(task: str | None) -> str | None:
         if task is None or task == "":
             return None
@@ -242,24 +248,14 @@ def create_app(
 
     @app.post("/v1/search", summary="Search several queries of one task")
     async def search_many(body: SearchBody) -> dict[str, Any]:
-        if not body.queries:
-            raise ApiError(422, "queries is empty")
-        if len(body.queries) > config.max_queries:
-            raise ApiError(
-                422, f"{len(body.queries)} queries; the limit is {config.max_queries} per request"
-            )
+        check_count(len(body.queries), "queries")
         queries = [check_query(q, f"queries[{i}]") for i, q in enumerate(body.queries)]
         k, task = check_k(body.k), check_task(body.task)
         return {"results": await search(queries, k, task)}
 
     @app.post("/v1/kilt", summary="KILT records in, KILT predictions out (as `uniret retrieve`)")
     async def kilt(body: KiltBody) -> dict[str, Any]:
-        if not body.records:
-            raise ApiError(422, "records is empty")
-        if len(body.records) > config.max_queries:
-            raise ApiError(
-                422, f"{len(body.records)} records; the limit is {config.max_queries} per request"
-            )
+        check_count(len(body.records), "records")
         task = check_task(body.task)
         k = check_k(body.k)
         try:
