@@ -43,6 +43,7 @@ class TrainingInputs:
     store: PassageStore
     passage_matrix: torch.Tensor | None
     index: DenseIndex | None
+    """The corpus index, kept for the approximate corpus softmax only."""
     model: BiEncoder
     examples: list[TrainExample]
 
@@ -91,7 +92,9 @@ def prepare(
             f"no training example has a gold passage in the corpus ({store.directory}); "
             "check that the passages come from the same knowledge source as the task files",
         )
-    return TrainingInputs(files, tasks, store, matrix, index, model, examples)
+    approx = config.mode is TrainMode.QUERY_SIDE and config.query_side_loss is QuerySideLoss.APPROX
+    # only the approximate loss searches the corpus index while training; else let it go
+    return TrainingInputs(files, tasks, store, matrix, index if approx else None, model, examples)
 
 
 def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> BiEncoder:
