@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--fidelity-batches", type=int, default=20)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     args = parser.parse_args()
+    if args.work:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.work) as scratch:
         folder = Path(scratch)
         real = load_embeddings(args.embeddings).vectors
