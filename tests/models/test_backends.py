@@ -1,8 +1,9 @@
 """Inference backends on a tiny random BERT: OpenVINO matches PyTorch, int8 stays close, exported
-models are cached, and vectors record the backend that made them."""
+models are cached, vectors record the backend that made them, bf16 autocast stays close."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from uniret.index.encode import EncodeConfig, calibration_texts, encode_shard, l
 from uniret.models.backends import BackendConfig
 from uniret.models.biencoder import BiEncoder
 
-pytest.importorskip("openvino")
+needs_openvino = pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None, reason="needs the fast extra (openvino)"
+)
 
 TEXTS = [t for page in PAGES for t in page["text"]]
 
@@ -24,6 +27,7 @@ def _model(tiny_model: str) -> BiEncoder:
     return BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
 
 
+@needs_openvino
 def test_openvino_fp32_matches_torch(tiny_model: str, tmp_path: Path) -> None:
     model = _model(tiny_model)
     reference = model.embed_queries(TEXTS, batch_size=4)
@@ -34,6 +38,7 @@ def test_openvino_fp32_matches_torch(tiny_model: str, tmp_path: Path) -> None:
     assert np.sum(fast * reference, axis=1).min() > 0.9999
 
 
+@needs_openvino
 def test_int8_is_close_calibrated_once_and_cached(tiny_model: str, tmp_path: Path) -> None:
     model = _model(tiny_model)
     reference = model.embed_passages(["t"] * len(TEXTS), TEXTS)
@@ -62,6 +67,27 @@ def test_int8_needs_openvino() -> None:
         BackendConfig("torch", int8=True)
 
 
+def test_bf16_is_a_torch_setting_and_round_trips_its_label() -> None:
+    with pytest.raises(ValueError, match="bf16 autocast is a PyTorch setting"):
+        BackendConfig("openvino", bf16=True)
+    config = BackendConfig("torch", bf16=True)
+    assert config.label == "torch-bf16"
+    assert BackendConfig.from_label(config.label) == config
+    assert BackendConfig.from_label("openvino-int8") == BackendConfig("openvino", int8=True)
+
+
+def test_bf16_autocast_is_close_to_fp32(tiny_model: str) -> None:
+    model = _model(tiny_model)
+    reference = model.embed_passages(["t"] * len(TEXTS), TEXTS)
+    model.use_backend(BackendConfig("torch", bf16=True))
+    vectors = model.embed_passages(["t"] * len(TEXTS), TEXTS)
+    assert vectors.dtype == np.float32
+    cosine = np.sum(vectors * reference, axis=1)
+    # bf16 keeps 8 bits of mantissa: close, but not the fp32 vectors
+    assert cosine.min() > 0.99 and not np.array_equal(vectors, reference)
+
+
+@needs_openvino
 def test_shards_record_and_do_not_mix_backends(
     tiny_model: str, store: PassageStore, tmp_path: Path
 ) -> None:
@@ -89,6 +115,7 @@ def test_shards_record_and_do_not_mix_backends(
     )
 
 
+@needs_openvino
 def test_calibration_sample_is_seeded_passage_inputs(tiny_model: str, store: PassageStore) -> None:
     model = _model(tiny_model)
     first = calibration_texts(store, model, 4)

@@ -112,6 +112,36 @@ def test_per_task_query_encoders_and_dev_eval(setup: dict[str, str], tmp_path: P
     assert any("dev_rprec" in h for h in result.history)
 
 
+def test_bf16_autocast_tracks_fp32(setup: dict[str, str], tmp_path: Path) -> None:
+    """Same run in fp32 and under bf16 autocast: losses agree to bf16's precision, weights
+    stay fp32, and both learn."""
+    common = dict(
+        data_dir=setup["data_dir"],
+        model=setup["base"],
+        mode=TrainMode.FULL,
+        query_mode="shared",
+        passages=setup["passages"],
+        bm25_index=setup["bm25"],
+        batch_size=2,
+        epochs=2,
+        lr=1e-3,
+        checkpoint_every=1000,
+    )
+    runs = {
+        p: train(TrainConfig(**common, precision=p), tmp_path / p)  # type: ignore[arg-type]
+        for p in ("fp32", "bf16")
+    }
+    fp32, bf16 = ([h["loss"] for h in runs[p].history if "loss" in h] for p in ("fp32", "bf16"))
+    assert len(fp32) == len(bf16) > 2
+    assert abs(fp32[0] - bf16[0]) < 0.05 * fp32[0]
+    assert fp32 != bf16  # autocast did run in bf16
+    assert bf16[-1] < bf16[0]
+    weights = _weights(tmp_path / "bf16")
+    assert weights and all(t.dtype == torch.float32 for w in weights.values() for t in w.values())
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+        TrainConfig(**common, precision="fp16")  # type: ignore[arg-type]
+
+
 def test_full_mode_with_bm25_negatives(setup: dict[str, str], tmp_path: Path) -> None:
     config = TrainConfig(
         data_dir=setup["data_dir"],

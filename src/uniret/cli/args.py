@@ -104,8 +104,8 @@ def add_config_overrides(parser: argparse.ArgumentParser, what: str = "config") 
 
 
 def add_backend(parser: argparse.ArgumentParser, what: str, *, auto: bool = False) -> None:
-    """``--backend torch|openvino`` and ``--int8``: what runs the encoder for ``what``; with
-    ``auto``, the default is ``auto``: OpenVINO when it is installed, else PyTorch."""
+    """``--backend torch|openvino``, ``--int8`` and ``--bf16``: what runs the encoder for
+    ``what``; with ``auto``, the default is ``auto``: OpenVINO when installed, else PyTorch."""
     parser.add_argument(
         "--backend",
         default="auto" if auto else "torch",
@@ -119,6 +119,11 @@ def add_backend(parser: argparse.ArgumentParser, what: str, *, auto: bool = Fals
         action="store_true",
         help="OpenVINO with int8 weights and activations, calibrated on a sample of passages",
     )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="PyTorch under bf16 autocast (for GPUs; CPUs without bf16 instructions are slower)",
+    )
 
 
 def backend_config(args: argparse.Namespace) -> BackendConfig:
@@ -130,7 +135,9 @@ def backend_config(args: argparse.Namespace) -> BackendConfig:
     name = args.backend
     if name == "auto":
         name = "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
-    return make(BackendConfig, name=name, int8=args.int8)
+    if args.bf16 and args.backend == "auto":
+        name = "torch"
+    return make(BackendConfig, name=name, int8=args.int8, bf16=args.bf16)
 
 
 def make(cls: Callable[..., T], **kwargs: Any) -> T:

@@ -1,4 +1,5 @@
-"""Inference backends for encoding: PyTorch (default) or OpenVINO, in fp32 or int8.
+"""Inference backends for encoding: PyTorch (default, fp32 or bf16 autocast) or OpenVINO, in fp32
+or int8.
 
 OpenVINO runs the whole encoder (backbone, pooling, normalisation) exported from the PyTorch
 module with ``openvino.convert_model``, at OpenVINO's default CPU precision (bf16 on CPUs with
@@ -47,12 +48,14 @@ class Backend(enum.StrEnum):
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """Inference backend: ``name``, ``int8`` quantization (OpenVINO only), ``calibration``
-    texts used to calibrate it, and ``cache_dir`` for exported models (default: beside the
-    model, else ``~/.cache/uniret/openvino``)."""
+    """Inference backend: ``name``, ``int8`` quantization (OpenVINO only), ``bf16`` autocast
+    (PyTorch only: GPUs, and CPUs with bf16 instructions), ``calibration`` texts used to
+    calibrate int8, and ``cache_dir`` for exported models (default: beside the model, else
+    ``~/.cache/uniret/openvino``)."""
 
     name: Backend = Backend.TORCH
     int8: bool = False
+    bf16: bool = False
     calibration: int = 320
     cache_dir: str = ""
 
@@ -60,19 +63,24 @@ class BackendConfig:
         object.__setattr__(self, "name", Backend(self.name))
         if self.int8 and self.name is Backend.TORCH:
             raise ValueError("int8 needs the openvino backend (--backend openvino --int8)")
+        if self.bf16 and self.name is not Backend.TORCH:
+            raise ValueError("bf16 autocast is a PyTorch setting (--backend torch --bf16)")
         if self.calibration < 1:
             raise ValueError(f"calibration must be >= 1 text, got {self.calibration}")
 
     @property
     def label(self) -> str:
-        """``torch``, ``openvino`` or ``openvino-int8``: recorded with the vectors it makes."""
-        return f"{self.name}-int8" if self.int8 else str(self.name)
+        """``torch``, ``torch-bf16``, ``openvino`` or ``openvino-int8``: recorded with the
+        vectors it makes."""
+        if self.int8 or self.bf16:
+            return f"{self.name}-{'int8' if self.int8 else 'bf16'}"
+        return str(self.name)
 
     @classmethod
     def from_label(cls, label: str) -> BackendConfig:
         """The config a :attr:`label` names."""
         name, _, precision = label.partition("-")
-        return cls(name=Backend(name), int8=precision == "int8")
+        return cls(name=Backend(name), int8=precision == "int8", bf16=precision == "bf16")
 
 
 class _Exportable(nn.Module):

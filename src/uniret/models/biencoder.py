@@ -114,7 +114,7 @@ class BiEncoder(nn.Module):
     def _run(self, encoder: Encoder, texts: list[str], max_length: int, batch: int) -> np.ndarray:
         """Vectors of ``texts`` with ``encoder`` on this model's backend."""
         if self.backend.name is Backend.TORCH:
-            return _embed(encoder, texts, max_length, batch)
+            return _embed(encoder, texts, max_length, batch, self.backend.bf16)
         if id(encoder) not in self._compiled:
             self._compiled[id(encoder)] = openvino_encoder(
                 encoder, self.backend, max_length, self._calibration
@@ -225,12 +225,15 @@ def device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def _embed(encoder: Encoder, texts: list[str], max_length: int, batch_size: int) -> np.ndarray:
+def _embed(
+    encoder: Encoder, texts: list[str], max_length: int, batch_size: int, bf16: bool = False
+) -> np.ndarray:
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     device = device_of(encoder)
     was_training = encoder.training
     encoder.eval()
-    with torch.inference_mode():
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
         for start in range(0, len(texts), batch_size):
             batch = encoder.tokenize(texts[start : start + batch_size], max_length)
             vectors = encoder(**{k: v.to(device) for k, v in batch.items()})

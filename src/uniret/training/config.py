@@ -88,6 +88,7 @@ class TrainConfig:
     eval_queries: int = 100
     max_steps: int = 0
     device: str = ""
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", TrainMode(self.mode))
@@ -105,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"positive must be first or random, got {self.positive!r}")
         if not 0 <= self.mine_skip < self.mine_depth:
             raise ValueError("mine_skip must be >= 0 and below mine_depth")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         if self.examples_per_task < 0:

@@ -164,9 +164,11 @@ class Trainer:
         encoder = self.model.query_encoder(task)
         texts = self.model.format_queries([e.query for e in batch], task)
         tokens = encoder.tokenize(texts, self.config.query_max_length)
-        queries = encoder(**{k: v.to(self.device) for k, v in tokens.items()})
-        loss = self.loss(queries, batch, epoch, step)
-        return loss * self.config.task_weights.get(task, 1.0)
+        bf16 = self.config.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            queries = encoder(**{k: v.to(self.device) for k, v in tokens.items()})
+            loss = self.loss(queries, batch, epoch, step)
+        return loss.float() * self.config.task_weights.get(task, 1.0)
 
     # ------------------------------------------------------------------ run
     def run(
