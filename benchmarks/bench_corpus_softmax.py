@@ -97,8 +97,18 @@ def run_steps(kind: str, folder: str, args: argparse.Namespace, queue: Any) -> N
         optim.zero_grad(set_to_none=True)
         if step:
             times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"step_s": round(float(np.median(times)), 3), "peak_rss_mib": round(peak)})
+    queue.put({"step_s": round(float(np.median(times)), 3), "peak_rss_mib": round(peak_mib())})
+
+
+def peak_mib() -> float:
+    """This process's own peak resident memory. Not ``getrusage``: its ``ru_maxrss`` survives
+    ``exec``, so a spawned child would report the parent's peak when that is higher."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def fidelity(folder: Path, args: argparse.Namespace, vectors: np.ndarray) -> dict[str, float]:

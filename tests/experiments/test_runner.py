@@ -211,3 +211,39 @@ def test_encode_progress_counts_up_to_the_corpus(experiment: Path, tmp_path: Pat
     Runner(load_experiment(experiment), tmp_path / "work", on_event).run(("base",))
     assert seen and seen[-1][0] == seen[-1][1] > 0  # the base index: every passage encoded
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_full_cells_share_one_bm25_mining(tmp_path: Path, kilt_dir: Path, tiny_model: str) -> None:
+    """Cells mining BM25 negatives the same way read one shared file, each keeping the examples
+    of its own tasks; another mining setting gets a file of its own."""
+    full = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
+    spec = _experiment(tmp_path, kilt_dir, tiny_model, full)
+    text = spec.read_text().split("[[cell]]")[0]
+    spec.write_text(
+        text
+        + """[[cell]]
+name = "all"
+train = {}
+
+[[cell]]
+name = "trex"
+train = { tasks = ["trex"] }
+
+[[cell]]
+name = "skip"
+train = { mine_skip = 2 }
+"""
+    )
+    work = tmp_path / "work"
+    _, results = _events(spec, work)
+    mined = sorted((work / "shared" / "bm25-negatives").glob("*.jsonl"))
+    assert len(mined) == 2
+    cells = results["cells"]
+    assert cells["trex"]["train"]["tasks"] == ["trex"]
+    from uniret.training.data import load_examples
+
+    every = load_examples(mined[0])
+    assert {e.task for e in every} == set(cells["all"]["train"]["tasks"]) != {"trex"}
+    trained = {n: read_json(work / "cells" / n / "model" / "train_log.json") for n in cells}
+    assert trained["trex"]["examples_seen"] < trained["all"]["examples_seen"]
+    assert not list((work / "cells").glob("*/model/train-examples.jsonl"))

@@ -17,6 +17,7 @@ recomputes every cell); each record keeps the commit the process started from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from typing import Any
 from uniret.config import build_config, config_to_dict, load_mapping
 from uniret.evaluation.evaluate import EvalConfig, evaluate_file
 from uniret.experiments.shared import (
+    STEP_FILE,
     Shared,
     build_shared,
     cache_key,
@@ -328,6 +330,8 @@ class Runner:
         if cell.init:
             data["init"] = str(self._model_of(self.spec.cell(cell.init)))
         config = build_config(TrainConfig, data, {}, f"cell {cell.name}")
+        if not examples and (shared_negatives := self._bm25_negatives(config, shared)):
+            config = dataclasses.replace(config, examples=shared_negatives)
         out = self.cell_dir(cell) / "model"
         progress = lambda info: self.on_event("train", {"cell": cell.name, **info})  # noqa: E731
         result = train(config, out, resume=True, progress=progress)
@@ -341,6 +345,41 @@ class Runner:
             "device": log["device"],
         }
         return out, summary
+
+    def _bm25_negatives(self, config: Any, shared: Shared) -> str:
+        """The train examples with BM25 negatives mined as ``config`` would mine them, made once
+        per work folder and mining setting and shared by every cell that would mine them again
+        (the trainer keeps the examples of its own tasks); "" when ``config`` mines none."""
+        from uniret.corpus.store import PassageStore
+        from uniret.retrieval.sparse import BM25Retriever
+        from uniret.training.config import QuerySideLoss, TrainMode
+        from uniret.training.data import (
+            MiningConfig,
+            build_examples,
+            mine_negatives,
+            save_examples,
+        )
+
+        sampled = config.mode is TrainMode.FULL or config.query_side_loss is QuerySideLoss.SAMPLED
+        if not sampled or config.hard_negatives == 0 or config.examples_per_task:
+            return ""
+        mining = MiningConfig(config.mine_count, config.mine_skip, config.mine_depth)
+        files = find_task_files(self.spec.data_dir, "train")
+        key = cache_key(
+            {
+                "mining": asdict(mining),
+                "bm25": read_json(shared.bm25.parent / f".{shared.bm25.name}.{STEP_FILE}"),
+                "files": [file_digest(f.path) for f in files],
+            }
+        )
+        out = self.work / "shared" / "bm25-negatives" / f"{key}.jsonl"
+        if not out.is_file():
+            store = PassageStore(shared.passages)
+            examples = build_examples([f.path for f in files], store)
+            bm25 = BM25Retriever.load(shared.bm25, store.directory)
+            tick = self._counter("mine", len(examples))
+            save_examples(out, mine_negatives(examples, bm25, mining, progress=tick))
+        return str(out)
 
     def _interpolate(self, cell: CellSpec, source: Path) -> Path:
         """``source`` with ``cell.base_weight`` of the base model's weights mixed back in."""

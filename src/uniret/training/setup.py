@@ -82,7 +82,8 @@ def prepare(
         matrix = torch.from_numpy(index.vectors()).to(device)
     model = _model(config, index, tasks).to(device)
     examples = _examples(config, out, files, store, rank, world)
-    if config.examples:  # a given file: draw the low-data subset from it
+    if config.examples:  # a given file: its examples of this run's tasks, low-data subset
+        examples = [e for e in examples if e.task in tasks]
         examples = subsample(examples, config.examples_per_task, config.seed)
     if not examples:
         raise InputError(
