@@ -8,9 +8,12 @@ OpenVINO int8, and sentence-transformers encodes the same passage strings with
 Rounds rotate the order; the best round of each counts. Prints passages/s, the ratio to
 sentence-transformers and the cosine of each vector to sentence-transformers' (mean, min).
 OpenVINO export and int8 calibration happen once before timing (they are cached) and are
-reported apart.
+reported apart. On a GPU (``--device cuda``) both run there; time PyTorch fp32 against bf16
+autocast with ``--backends torch,torch-bf16``.
 
     python benchmarks/bench_encode.py --pages 1500 --rounds 2
+    python benchmarks/bench_encode.py --device cuda --pages 5000 --batch-size 256 \
+        --backends torch,torch-bf16
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both systems run there)")
     parser.add_argument(
         "--backends",
         default="torch,openvino,openvino-int8",
-        help="uniret backends to time (default torch,openvino,openvino-int8)",
+        help="uniret backends to time: torch, torch-bf16, openvino, openvino-int8 "
+        "(default torch,openvino,openvino-int8)",
     )
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
@@ -61,23 +66,21 @@ def main() -> None:
         store = PassageStore(Path(tmp) / "p")
         model = BiEncoder.from_pretrained(
             args.model, BiEncoderConfig(passage_max_length=args.max_length)
-        )
+        ).to(args.device)
         texts = model.passage_texts(
             store.table.column("title").to_pylist(), store.table.column("text").to_pylist()
         )
-        st = SentenceTransformer(resolve_model_path(args.model), device="cpu")
+        st = SentenceTransformer(resolve_model_path(args.model), device=args.device)
         st.max_seq_length = args.max_length
         n = len(store)
         print(
             f"{n} passages from {len(sample)} pages, batch {args.batch_size}, max length "
-            f"{args.max_length}, {threads} threads"
+            f"{args.max_length}, {threads} threads, device {args.device}"
         )
         from uniret.index.encode import calibration_texts
         from uniret.models.backends import BackendConfig
 
-        backends = [BackendConfig(b) for b in args.backends.split(",") if b != "openvino-int8"]
-        if "openvino-int8" in args.backends.split(","):
-            backends.append(BackendConfig("openvino", int8=True))
+        backends = [BackendConfig.from_label(b) for b in args.backends.split(",")]
         prepared = {}
         for backend in backends:  # export / calibrate once, outside the timed rounds
             started = time.perf_counter()
@@ -116,7 +119,9 @@ def main() -> None:
                 "cosine_min": round(float(cos.min()), 5),
                 "prepare_s": prepared.get(name, 0.0),
             }
-        print(json.dumps({"passages": n, "threads": threads, "systems": rows}, indent=2))
+        device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
+        report = {"passages": n, "threads": threads, "device": device, "systems": rows}
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
