@@ -153,6 +153,15 @@ class Runner:
         # cells another cell builds on keep their model weights; the others drop them
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
 
+    @property
+    def device(self) -> str:
+        """Where PyTorch models run: this rank's GPU when there is one, else the CPU (OpenVINO
+        runs on the CPU)."""
+        from uniret.models.backends import Backend
+        from uniret.training.distributed import pick_device
+
+        return "cpu" if self.backend.name is Backend.OPENVINO else str(pick_device())
+
     # ------------------------------------------------------------------ keys and state
     def key(self, cell: CellSpec) -> str:
         if cell.name not in self._keys:
@@ -224,6 +233,7 @@ class Runner:
                 self.work / "shared",
                 self.spec.base_model if needs_dense else None,
                 backend=self.backend,
+                device=self.device if needs_dense else "cpu",
                 on_encode=on_encode,
             )
         return self._shared
@@ -256,7 +266,8 @@ class Runner:
             if record["train"]["config"]["mode"] == "full":
                 index = self._encode(cell, shared, model)
         bundle = self._bundle(cell, shared, index, model)
-        record["results"] = self._evaluate(cell, open_bundle(bundle, backend=self.backend))
+        retriever = open_bundle(bundle, device=self.device, backend=self.backend)
+        record["results"] = self._evaluate(cell, retriever)
         record["wall_s"] = round(time.perf_counter() - clock, 2)
         record["finished"] = _now()
         record["commit"] = self.commit
@@ -299,7 +310,7 @@ class Runner:
         clock = time.perf_counter()
         source = self.spec.cell(cell.mine_with)
         retriever = load_retriever(
-            self._index_of(source, shared), model=str(self._model_of(source))
+            self._index_of(source, shared), model=str(self._model_of(source)), device=self.device
         )
         files = [f.path for f in self._train_files(cell)]
         examples = build_examples(files, retriever.store)
@@ -407,7 +418,7 @@ class Runner:
             return folder / "index"
         store = PassageStore(shared.passages)
         encode_shard(
-            BiEncoder.from_pretrained(str(model_dir)),
+            BiEncoder.from_pretrained(str(model_dir)).to(self.device),
             str(model_dir),
             store,
             folder / "emb",

@@ -116,10 +116,11 @@ def build_shared(
     config: SharedConfig = SharedConfig(),
     *,
     backend: BackendConfig | None = None,
+    device: str = "cpu",
     on_encode: Callable[[int, int], None] | None = None,
 ) -> Shared:
-    """Passages, BM25 and (with a ``base_model``) the base dense index under ``work``;
-    ``on_encode(n, total)`` follows the corpus encoding."""
+    """Passages, BM25 and (with a ``base_model``) the base dense index under ``work``, the
+    corpus encoded on ``device``; ``on_encode(n, total)`` follows the encoding."""
     knowledge = find_knowledge(data_dir)
     passages = work / "passages"
     _cached(
@@ -154,7 +155,9 @@ def build_shared(
             }
         )
         _cached(
-            index, key, lambda: _encode_base(store, work, base_model, config, backend, on_encode)
+            index,
+            key,
+            lambda: _encode_base(store, work, base_model, config, backend, device, on_encode),
         )
     return Shared(passages, bm25, index)
 
@@ -165,6 +168,7 @@ def _encode_base(
     base_model: str,
     config: SharedConfig,
     backend: BackendConfig | None,
+    device: str,
     on_encode: Callable[[int, int], None] | None,
 ) -> None:
     """Encode the corpus with the base model (resumable) and build an exact FAISS index."""
@@ -172,7 +176,7 @@ def _encode_base(
     from uniret.index.encode import EncodeConfig, calibration_texts, encode_shard
     from uniret.models.biencoder import BiEncoder
 
-    model = BiEncoder.from_pretrained(base_model)
+    model = BiEncoder.from_pretrained(base_model).to(device)
     embeddings = work / "emb-base"
     if backend is not None and backend.label != "torch":
         model.use_backend(backend, lambda n: calibration_texts(store, model, n))
