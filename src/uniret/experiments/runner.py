@@ -148,8 +148,10 @@ class Runner:
         self._keys: dict[str, str] = {}
         self._shared: Shared | None = None
         self.backend = BackendConfig.from_label(spec.backend)
-        # the code this process loaded, read now: commits made while cells run don't count
+        # the code this process loaded, read now: commits made while cells run don't count;
+        # the digest of uniret's source identifies it where git metadata is missing or stale
         self.commit = commit(spec.path.resolve().parent)
+        self.code = code_digest()
         # cells another cell builds on keep their model weights; the others drop them
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
 
@@ -270,7 +272,7 @@ class Runner:
         record["results"] = self._evaluate(cell, retriever)
         record["wall_s"] = round(time.perf_counter() - clock, 2)
         record["finished"] = _now()
-        record["commit"] = self.commit
+        record["commit"], record["code"] = self.commit, self.code
         record["machine"] = machine()
         self._tidy(cell, folder)
         if bundle.model is None or (Path(bundle.model) / "passage").is_dir():  # weights kept
