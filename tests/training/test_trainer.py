@@ -58,6 +58,24 @@ def _query_side(setup: dict[str, str], **kw: object) -> TrainConfig:
     return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
+def _full(setup: dict[str, str], **kw: object) -> TrainConfig:
+    """Full mode from the tiny base model, one BM25 negative per query."""
+    base = dict(
+        data_dir=setup["data_dir"],
+        model=setup["base"],
+        mode=TrainMode.FULL,
+        query_mode="shared",
+        passages=setup["passages"],
+        bm25_index=setup["bm25"],
+        hard_negatives=1,
+        batch_size=2,
+        epochs=2,
+        lr=1e-3,
+        checkpoint_every=1000,
+    )
+    return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return {
         str(p.relative_to(folder)): load_file(str(p))
@@ -115,22 +133,7 @@ def test_per_task_query_encoders_and_dev_eval(setup: dict[str, str], tmp_path: P
 def test_bf16_autocast_tracks_fp32(setup: dict[str, str], tmp_path: Path) -> None:
     """Same run in fp32 and under bf16 autocast: losses agree to bf16's precision, weights
     stay fp32, and both learn."""
-    common = dict(
-        data_dir=setup["data_dir"],
-        model=setup["base"],
-        mode=TrainMode.FULL,
-        query_mode="shared",
-        passages=setup["passages"],
-        bm25_index=setup["bm25"],
-        batch_size=2,
-        epochs=2,
-        lr=1e-3,
-        checkpoint_every=1000,
-    )
-    runs = {
-        p: train(TrainConfig(**common, precision=p), tmp_path / p)  # type: ignore[arg-type]
-        for p in ("fp32", "bf16")
-    }
+    runs = {p: train(_full(setup, precision=p), tmp_path / p) for p in ("fp32", "bf16")}
     fp32, bf16 = ([h["loss"] for h in runs[p].history if "loss" in h] for p in ("fp32", "bf16"))
     assert len(fp32) == len(bf16) > 2
     assert abs(fp32[0] - bf16[0]) < 0.05 * fp32[0]
@@ -139,23 +142,11 @@ def test_bf16_autocast_tracks_fp32(setup: dict[str, str], tmp_path: Path) -> Non
     weights = _weights(tmp_path / "bf16")
     assert weights and all(t.dtype == torch.float32 for w in weights.values() for t in w.values())
     with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
-        TrainConfig(**common, precision="fp16")  # type: ignore[arg-type]
+        _full(setup, precision="fp16")
 
 
 def test_full_mode_with_bm25_negatives(setup: dict[str, str], tmp_path: Path) -> None:
-    config = TrainConfig(
-        data_dir=setup["data_dir"],
-        model=setup["base"],
-        mode=TrainMode.FULL,
-        query_mode="shared",
-        passages=setup["passages"],
-        bm25_index=setup["bm25"],
-        hard_negatives=1,
-        batch_size=2,
-        epochs=2,
-        lr=1e-3,
-    )
-    train(config, tmp_path / "full")
+    train(_full(setup), tmp_path / "full")
     from uniret.tasks.positives import contains_answer
     from uniret.training.data import load_examples
 
