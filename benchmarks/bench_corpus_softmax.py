@@ -9,8 +9,9 @@ The corpus is the real base-model embeddings of kiltmini (``uniret encode``) and
 size, synthetic vectors drawn around real ones (see bench_index_scale.py). Queries are real
 kiltmini train queries with their real positives, encoded by the real base model.
 
-Printed per loss: step time and the peak resident memory of a fresh process running it (the
-exact loss on the base model's own query tower, 1 warm-up step then ``--steps``); and the
+Printed per loss: step time and the memory of a fresh process running it (peak resident; at the
+end, anonymous and file-backed; the exact loss on the base model's own query tower, 1 warm-up
+step then ``--steps``); and the
 approximation's fidelity at the base model: relative error of the loss and cosine of the
 gradient with respect to the query vectors, against the exact loss, on ``--fidelity-batches``
 batches.
@@ -97,18 +98,24 @@ def run_steps(kind: str, folder: str, args: argparse.Namespace, queue: Any) -> N
         optim.zero_grad(set_to_none=True)
         if step:
             times.append(time.perf_counter() - start)
-    queue.put({"step_s": round(float(np.median(times)), 3), "peak_rss_mib": round(peak_mib())})
+    queue.put({"step_s": round(float(np.median(times)), 3), **memory_mib()})
 
 
-def peak_mib() -> float:
-    """This process's own peak resident memory. Not ``getrusage``: its ``ru_maxrss`` survives
-    ``exec``, so a spawned child would report the parent's peak when that is higher."""
+def memory_mib() -> dict[str, int]:
+    """This process's own peak resident memory, and at the end its anonymous memory and the
+    file-backed pages it maps (the memory-mapped vectors: page cache, reclaimable). Not
+    ``getrusage``: its ``ru_maxrss`` survives ``exec``, so a spawned child would report the
+    parent's peak when that is higher."""
     status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not status.is_file():
+        return {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+    kib = {k: int(fields[k].split()[0]) for k in ("VmHWM", "RssAnon", "RssFile")}
+    return {
+        "peak_rss_mib": round(kib["VmHWM"] / 1024),
+        "anon_at_end_mib": round(kib["RssAnon"] / 1024),
+        "file_backed_at_end_mib": round(kib["RssFile"] / 1024),
+    }
 
 
 def fidelity(folder: Path, args: argparse.Namespace, vectors: np.ndarray) -> dict[str, float]:
