@@ -11,6 +11,7 @@ from uniret.training.loss import (
     ApproxCorpusSoftmaxLoss,
     CorpusSoftmaxLoss,
     InBatchSoftmaxLoss,
+    gold_page_mask,
     in_batch_softmax_loss,
 )
 from uniret.training.sampler import SamplerConfig, TaskSampling, epoch_batches, task_probabilities
@@ -63,6 +64,31 @@ def test_in_batch_loss_puts_positives_first_then_hard_negatives() -> None:
     short = InBatchSoftmaxLoss(frozen, 4, hard_negatives=3, scale=1.0, seed=0)
     assert short.batch_passages(batch, 1, 2) == short.batch_passages(batch, 1, 2)
     assert len(short.batch_passages(batch, 1, 2)) == 2 + 2 * 3
+
+
+def test_passages_of_a_querys_gold_pages_are_not_its_negatives() -> None:
+    """q0 and q1 share page A (passages 0 and 1); q1's negative 3 is on q0's other gold page
+    B. q0's softmax leaves out passages 1 and 3, q1's leaves out passage 0, its own target
+    stays; the loss is the hand-computed one over what is left."""
+    pages = {0: "A", 1: "A", 2: "C", 3: "B", 4: "D"}
+    page_of = lambda ids: [pages[i] for i in ids]  # noqa: E731
+    batch = [_example((0, 3), (4,)), _example((1,), (3,))]
+    mask = gold_page_mask(batch, [0, 1, 4, 3], [0, 1], page_of)
+    assert mask.tolist() == [[False, True, False, True], [True, False, False, False]]
+    rows = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.5, 0.5], [1.0, 1.0]])
+    frozen = lambda ids: (rows[torch.tensor(ids)], 0)  # noqa: E731
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    masked = InBatchSoftmaxLoss(frozen, 5, hard_negatives=1, scale=1.0, seed=0, page_of=page_of)
+    plain = InBatchSoftmaxLoss(frozen, 5, hard_negatives=1, scale=1.0, seed=0)
+    assert masked.batch_passages(batch, 0, 0) == [0, 1, 4, 3]
+    s0 = [1.0, 0.9, 1.0, 0.5]  # q0 . rows[0, 1, 4, 3]
+    s1 = [0.0, 0.2, 2.0, 1.0]  # q1 . rows[0, 1, 4, 3]
+    lse = lambda xs: math.log(sum(math.exp(x) for x in xs))  # noqa: E731
+    want = ((lse([s0[0], s0[2]]) - s0[0]) + (lse([s1[1], s1[2], s1[3]]) - s1[1])) / 2
+    assert masked(q, batch, 0, 0).item() == pytest.approx(want, rel=1e-6)
+    assert plain(q, batch, 0, 0).item() == pytest.approx(
+        ((lse(s0) - s0[0]) + (lse(s1) - s1[1])) / 2, rel=1e-6
+    )
 
 
 TASKS = ["a"] * 600 + ["b"] * 300 + ["c"] * 100  # sizes 600 / 300 / 100

@@ -246,10 +246,11 @@ def test_two_process_ddp_matches_single_process(setup: dict[str, str], tmp_path:
     b = load_file(str(tmp_path / "two" / "passage" / "model.safetensors"))
     base = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
     # one SGD step (w - lr * g) applies the global-batch gradient: the all-reduced gradient of
-    # two processes must equal the single-process one (up to float summation order)
+    # two processes must equal the single-process one (up to float summation order: lr 0.5
+    # turns a 2e-6 difference of gradient sums into 1e-6 of weight)
     assert any((a[k] - base[k]).abs().max() > 1e-4 for k in a)
     for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=5e-6)
 
 
 def test_examples_per_task_draws_k_per_task_reproducibly(

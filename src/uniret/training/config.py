@@ -46,7 +46,9 @@ class TrainConfig:
     Negatives: BM25 ranks ``[mine_skip, mine_depth)`` minus gold pages and passages holding
     an answer, ``mine_count`` kept, ``hard_negatives`` of them per query per step (skipping the
     top ranks keeps likely unlabelled positives out). ``positive``: ``first`` (DPR) or
-    ``random`` (one gold passage drawn per step). ``approx_*``: see ``QuerySideLoss.APPROX``.
+    ``random`` (one gold passage drawn per step). ``mask_gold_pages``: a batch passage from one
+    of a query's gold pages (another query's positive or negative) is left out of its softmax
+    instead of counting as a negative. ``approx_*``: see ``QuerySideLoss.APPROX``.
     """
 
     data_dir: str = DEFAULT_DATA
@@ -65,6 +67,7 @@ class TrainConfig:
     approx_samples: int = 1024
     hard_negatives: int = 1
     positive: str = "first"
+    mask_gold_pages: bool = True
     mine_count: int = 8
     mine_skip: int = 0
     mine_depth: int = 50

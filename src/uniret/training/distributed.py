@@ -77,3 +77,13 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return tensor
     return _GatherWithGrad.apply(tensor)
+
+
+def gather_ids(ids: Sequence[int], device: torch.device) -> list[int]:
+    """Concatenate ``ids`` from every rank (rank order); every rank passes as many."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(ids)
+    local = torch.tensor(list(ids), dtype=torch.int64, device=device)
+    parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, local)
+    return torch.cat(parts).tolist()

@@ -11,21 +11,47 @@ from torch import nn
 from torch.nn import functional as F
 
 from uniret.training.data import TrainExample
+from uniret.training.distributed import gather_ids
 
 PassageVectors = Callable[[list[int]], tuple[torch.Tensor, int]]
 """Passage ids -> (vectors of every passage of the global batch, offset of this rank's rows)."""
 
 
+PageOf = Callable[[Sequence[int]], Sequence[str] | np.ndarray]
+"""Passage ids -> the id of each one's page."""
+
+
 def in_batch_softmax_loss(
-    queries: torch.Tensor, passages: torch.Tensor, targets: torch.Tensor, scale: float = 1.0
+    queries: torch.Tensor,
+    passages: torch.Tensor,
+    targets: torch.Tensor,
+    scale: float = 1.0,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """DPR loss: ``-mean_i log softmax_j(scale · q_i·p_j)[t_i]``.
+    """DPR loss: ``-mean_i log softmax_{j ∉ M_i}(scale · q_i·p_j)[t_i]``.
 
     ``passages`` holds every passage of the batch (each query's positive, the other queries'
-    positives, all hard negatives); ``targets[i]`` is the row of query i's positive.
+    positives, all hard negatives); ``targets[i]`` is the row of query i's positive;
+    ``mask[i, j]`` true puts passage j in ``M_i``, out of query i's softmax (never its target).
     """
     scores = scale * queries @ passages.T
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))
     return F.cross_entropy(scores, targets)
+
+
+def gold_page_mask(
+    batch: Sequence[TrainExample], rows: Sequence[int], targets: Sequence[int], page_of: PageOf
+) -> torch.Tensor:
+    """``mask[i, j]``: passage ``rows[j]`` belongs to one of query i's gold pages and is not its
+    target. Those are not negatives: queries of a batch that share evidence pages would
+    otherwise push away their own gold pages (most of a Climate-FEVER batch does)."""
+    pages = np.asarray(page_of(rows), dtype=object)
+    mask = np.zeros((len(batch), len(rows)), dtype=bool)
+    for i, example in enumerate(batch):
+        mask[i] = np.isin(pages, np.asarray(page_of(example.positives), dtype=object))
+        mask[i, targets[i]] = False
+    return torch.from_numpy(mask)
 
 
 class InBatchSoftmaxLoss(nn.Module):
@@ -34,7 +60,8 @@ class InBatchSoftmaxLoss(nn.Module):
     a multi-evidence query is trained on); ``hard_negatives`` of each query's negatives join
     the batch (random passages fill in where it has too few). Passage vectors come from
     ``passages``: encoded by the trained passage tower (full mode, gathered across ranks) or
-    rows of frozen vectors."""
+    rows of frozen vectors. With ``page_of``, a batch passage from one of a query's gold
+    pages is not one of its negatives (:func:`gold_page_mask`)."""
 
     def __init__(
         self,
@@ -45,6 +72,7 @@ class InBatchSoftmaxLoss(nn.Module):
         seed: int,
         rank: int = 0,
         random_positive: bool = False,
+        page_of: PageOf | None = None,
     ) -> None:
         super().__init__()
         self.passages = passages
@@ -54,6 +82,7 @@ class InBatchSoftmaxLoss(nn.Module):
         self.seed = seed
         self.rank = rank
         self.random_positive = random_positive
+        self.page_of = page_of
 
     def batch_passages(self, batch: Sequence[TrainExample], epoch: int, step: int) -> list[int]:
         """Each query's positive, then its hard negatives (deterministic per step)."""
@@ -73,9 +102,16 @@ class InBatchSoftmaxLoss(nn.Module):
     def forward(
         self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
     ) -> torch.Tensor:
-        vectors, offset = self.passages(self.batch_passages(batch, epoch, step))
+        ids = self.batch_passages(batch, epoch, step)
+        vectors, offset = self.passages(ids)
         targets = torch.arange(len(batch), device=queries.device) + offset
-        return in_batch_softmax_loss(queries, vectors, targets, self.scale)
+        mask = None
+        if self.page_of is not None:
+            # the rows of every rank when the passages were gathered across ranks
+            rows = ids if len(vectors) == len(ids) else gather_ids(ids, queries.device)
+            mask = gold_page_mask(batch, rows, targets.tolist(), self.page_of)
+            mask = mask.to(queries.device)
+        return in_batch_softmax_loss(queries, vectors, targets, self.scale, mask)
 
 
 class CorpusSoftmaxLoss(nn.Module):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,12 @@ class Trainer:
             cfg.seed,
             self.rank,
             random_positive=cfg.positive == "random",
+            page_of=self._page_of if cfg.mask_gold_pages else None,
         )
+
+    def _page_of(self, ids: Sequence[int]) -> np.ndarray:
+        """The ``wikipedia_id`` of each passage id."""
+        return self.store.wikipedia_ids[np.asarray(ids, dtype=np.int64)]
 
     def _batch_loss(self, batch: list[TrainExample], epoch: int, step: int) -> torch.Tensor:
         task = batch[0].task
