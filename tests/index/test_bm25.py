@@ -76,3 +76,26 @@ def test_index_refuses_a_different_corpus(
     build_passage_store(kilt_dir / "knowledge.jsonl", tmp_path / "other", ChunkConfig(words=5))
     with pytest.raises(ArtifactError, match="corpus hash"):
         BM25Retriever.load(out, tmp_path / "other")
+
+
+def test_small_searches_skip_the_thread_pool_and_rank_the_same(
+    store: PassageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uniret.index.bm25 as bm25_module
+
+    index = BM25Index.build(store, BM25Config())
+    queries = ["marie curie", "warsaw river", "polar bears", "vistula"] * 20  # 80 queries
+    asked: list[int] = []
+    real = index.engine.retrieve
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(kwargs["n_threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index.engine, "retrieve", spy)
+    docs, scores = index.search(queries, 3)  # >= THREADS_FROM: the configured threads
+    one = [index.search([q], 3) for q in queries[:4]]  # one query: in the calling thread
+    assert asked == [index.config.threads] + [0] * 4 and bm25_module.THREADS_FROM <= 80
+    for i, (d, s) in enumerate(one):
+        np.testing.assert_array_equal(d[0], docs[i])
+        np.testing.assert_allclose(s[0], scores[i], rtol=1e-6)
