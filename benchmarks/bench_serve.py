@@ -20,7 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -71,10 +73,11 @@ async def load(
     requests: int,
     k: int,
     deadline_s: float,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """``clients`` concurrent clients, ``requests`` each (or until ``deadline_s``)."""
     latencies: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()  # HTTP status or exception class of each error
     stop_at = time.perf_counter() + deadline_s
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
@@ -90,10 +93,13 @@ async def load(
                     params = {"q": text, "k": k, "task": task}
                     response = await http.get("/v1/search", params=params)
                     ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                    kind = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    ok, kind = False, type(exc).__name__
                 latencies.append(time.perf_counter() - started)
                 errors += not ok
+                if not ok:
+                    kinds[kind] += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(client(c) for c in range(clients)))
@@ -106,10 +112,11 @@ async def load(
         "p95": float(np.percentile(ms, 95)),
         "p99": float(np.percentile(ms, 99)),
         "errors": errors,
+        "error_kinds": dict(kinds),
     }
 
 
-def row(system: str, batching: str, clients: int, m: dict[str, float]) -> str:
+def row(system: str, batching: str, clients: int, m: dict[str, Any]) -> str:
     return (
         f"| {system} | {batching} | {clients} | {m['requests']:.0f} | {m['qps']:,.1f} | "
         f"{m['p50']:.1f} | {m['p95']:.1f} | {m['p99']:.1f} | {m['errors']:.0f} |"
@@ -162,6 +169,8 @@ def main() -> None:
                         load(server.url, queries, n, args.requests, args.k, args.phase_seconds)
                     )
                     print(row(system, batching, n, m), flush=True)
+                    if m["errors"]:
+                        print(f"errors at {n} clients: {m['error_kinds']}", file=sys.stderr)
             finally:
                 code = server.stop()
                 if code != 0:
