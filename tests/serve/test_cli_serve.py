@@ -73,3 +73,21 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(artifacts: Artifacts
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_listening_socket_is_tcp_with_nodelay() -> None:
+    """asyncio turns Nagle off only on connections whose socket names IPPROTO_TCP: without it
+    every keep-alive response waited ~40 ms for the client's delayed ACK."""
+    from uniret.service.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        client = socket.create_connection(sock.getsockname())
+        accepted, _ = sock.accept()
+        with client, accepted:
+            assert accepted.proto == socket.IPPROTO_TCP
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        sock.close()
