@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uniret.config import build_config, config_to_dict, load_mapping
 from uniret.evaluation.evaluate import EvalConfig, evaluate_file
@@ -48,6 +48,9 @@ from uniret.models.backends import BackendConfig
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.loader import open_bundle
 from uniret.tasks.kilt import TaskFile, find_task_files
+
+if TYPE_CHECKING:
+    from uniret.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +362,7 @@ class Runner:
         }
         return out, summary
 
-    def _bm25_negatives(self, config: Any, shared: Shared) -> str:
+    def _bm25_negatives(self, config: TrainConfig, shared: Shared) -> str:
         """The train examples with BM25 negatives mined as ``config`` would mine them, made once
         per work folder and mining setting and shared by every cell that would mine them again
         (the trainer keeps the examples of its own tasks); "" when ``config`` mines none."""
