@@ -367,23 +367,15 @@ class Runner:
         per work folder and mining setting and shared by every cell that would mine them again
         (the trainer keeps the examples of its own tasks); "" when ``config`` mines none."""
         from uniret.corpus.store import PassageStore
-        from uniret.retrieval.sparse import BM25Retriever
-        from uniret.training.config import QuerySideLoss, TrainMode
-        from uniret.training.data import (
-            MiningConfig,
-            build_examples,
-            mine_negatives,
-            save_examples,
-        )
+        from uniret.training.data import build_examples, save_examples
+        from uniret.training.setup import mine_bm25, mines_bm25
 
-        sampled = config.mode is TrainMode.FULL or config.query_side_loss is QuerySideLoss.SAMPLED
-        if not sampled or config.hard_negatives == 0 or config.examples_per_task:
+        if not mines_bm25(config) or config.examples_per_task:
             return ""
-        mining = MiningConfig(config.mine_count, config.mine_skip, config.mine_depth)
         files = find_task_files(self.spec.data_dir, "train")
         key = cache_key(
             {
-                "mining": asdict(mining),
+                "mining": [config.mine_count, config.mine_skip, config.mine_depth],
                 "bm25": read_json(shared.bm25.parent / f".{shared.bm25.name}.{STEP_FILE}"),
                 "files": [file_digest(f.path) for f in files],
             }
@@ -392,9 +384,8 @@ class Runner:
         if not out.is_file():
             store = PassageStore(shared.passages)
             examples = build_examples([f.path for f in files], store)
-            bm25 = BM25Retriever.load(shared.bm25, store.directory)
             tick = self._counter("mine", len(examples))
-            save_examples(out, mine_negatives(examples, bm25, mining, progress=tick))
+            save_examples(out, mine_bm25(examples, store, config, tick))
         return str(out)
 
     def _interpolate(self, cell: CellSpec, source: Path) -> Path:

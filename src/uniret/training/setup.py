@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,19 +145,33 @@ def _examples(
         examples = build_examples(
             [f.path for f in files], store, per_file=config.examples_per_task, seed=config.seed
         )
-        sampled = config.mode is TrainMode.FULL or config.query_side_loss is QuerySideLoss.SAMPLED
-        if sampled and config.hard_negatives > 0 and config.bm25_index:
-            from uniret.retrieval.sparse import BM25Retriever
-
-            bm25 = BM25Retriever.load(config.bm25_index, store.directory)
-            mining = MiningConfig(
-                count=config.mine_count, rank_from=config.mine_skip, rank_to=config.mine_depth
-            )
-            examples = mine_negatives(examples, bm25, mining)
+        if mines_bm25(config):
+            examples = mine_bm25(examples, store, config)
         out.mkdir(parents=True, exist_ok=True)
         save_examples(path, examples)
     barrier(world)
     return load_examples(path)
+
+
+def mines_bm25(config: TrainConfig) -> bool:
+    """Whether a run mines its own BM25 negatives: full mode or DPR's sampled softmax, with hard
+    negatives and a BM25 index, and no examples file given."""
+    sampled = config.mode is TrainMode.FULL or config.query_side_loss is QuerySideLoss.SAMPLED
+    return sampled and config.hard_negatives > 0 and bool(config.bm25_index) and not config.examples
+
+
+def mine_bm25(
+    examples: list[TrainExample],
+    store: PassageStore,
+    config: TrainConfig,
+    progress: Callable[[int], None] | None = None,
+) -> list[TrainExample]:
+    """``examples`` with negatives from ``config.bm25_index``, ranks ``[mine_skip, mine_depth)``."""
+    from uniret.retrieval.sparse import BM25Retriever
+
+    bm25 = BM25Retriever.load(config.bm25_index, store.directory)
+    mining = MiningConfig(config.mine_count, config.mine_skip, config.mine_depth)
+    return mine_negatives(examples, bm25, mining, progress=progress)
 
 
 def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
