@@ -171,6 +171,8 @@ def test_quickstart_recipe_full_mode_round_and_interpolation(
         shutil.copy(dev, kilt_dir / dev.name.replace("-dev-", "-train-"))
     cfg = tmp_path / "full.toml"
     cfg.write_text('mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\n')
+    query_side = tmp_path / "query-side.toml"
+    query_side.write_text('mode = "query_side"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n')
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(
         f"""[recipe]
@@ -182,10 +184,17 @@ labels = {{ study = "main", system = "round 1" }}
 train = {{ hard_negatives = 2, lr = 1e-3 }}
 
 [[cell]]
-name = "universal"
+name = "mixed"
 model = "round1"
 base_weight = 0.5
+labels = {{ study = "main", system = "mixed" }}
+
+[[cell]]
+name = "universal"
+init = "mixed"
+train_config = "{query_side}"
 labels = {{ study = "main", system = "universal" }}
+train = {{}}
 
 [[cell]]
 name = "bm25+universal"
@@ -198,19 +207,32 @@ labels = {{ study = "main", system = "BM25 + universal" }}
     argv = ["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "5"]
     assert main([*argv, "--model", tiny_model, "--recipe", str(recipe)]) == 0
     out = capsys.readouterr().out
-    for column in ("BM25 + base (RRF)", "round 1", "universal", "BM25 + universal"):
+    for column in ("BM25 + base (RRF)", "round 1", "mixed", "universal", "BM25 + universal"):
         assert f" {column} |" in out
     assert "multi-task (query side)" not in out
     results = json.loads((work / "results.json").read_text())
     assert results["cells"]["round1"]["train"]["config"]["mode"] == "full"
+    assert results["cells"]["universal"]["train"]["config"]["mode"] == "query_side"
     # the interpolated model has its own weights and its own re-encoded index
     cells = work / "cells"
-    assert (cells / "universal" / "index").is_dir() and (cells / "universal" / "model").is_dir()
+    assert (cells / "mixed" / "index").is_dir() and (cells / "mixed" / "model").is_dir()
     bundles = sorted(p.stem for p in (work / "retrievers").glob("*.json"))
-    assert {"round1", "universal", "bm25+universal"} <= set(bundles)
-    a = load_file(str(cells / "round1" / "model" / "passage" / "model.safetensors"))
-    b = load_file(str(cells / "universal" / "model" / "passage" / "model.safetensors"))
+    assert {"round1", "mixed", "universal", "bm25+universal"} <= set(bundles)
+
+    def weights(cell: str, tower: str) -> dict[str, torch.Tensor]:
+        return load_file(str(cells / cell / "model" / tower / "model.safetensors"))
+
+    a, b = weights("round1", "passage"), weights("mixed", "passage")
     assert any(not torch.equal(a[k], b[k]) for k in a)
+    # the query-side stage searches the interpolated model's index with that model's passage
+    # tower and a query tower trained on from it
+    for name in ("universal", "bm25+universal"):
+        bundle = json.loads((work / "retrievers" / f"{name}.json").read_text())
+        index = work / "retrievers" / bundle["indexes"][-1]
+        assert index.resolve() == (cells / "mixed" / "index").resolve()
+    passage, query = weights("universal", "passage"), weights("universal", "query/default")
+    assert all(torch.equal(passage[k], b[k]) for k in b)
+    assert any(not torch.equal(query[k], b[k]) for k in b)
 
 
 def test_experiment_run_dry_run_report_and_publish(

@@ -270,6 +270,8 @@ class Runner:
             model, record["train"] = self._train(cell, shared, examples)
             if record["train"]["config"]["mode"] == "full":
                 index = self._encode(cell, shared, model)
+            else:
+                index = self._index_of(cell, shared)
         bundle = self._bundle(cell, shared, index, model)
         retriever = open_bundle(bundle, device=self.device, backend=self.backend)
         record["results"] = self._evaluate(cell, retriever)
@@ -302,8 +304,13 @@ class Runner:
         return path
 
     def _index_of(self, cell: CellSpec, shared: Shared) -> Path:
+        """The index ``cell``'s model searches: its own (full mode and interpolations re-encode
+        the corpus), else that of the cell its training starts from (query side keeps that
+        cell's passage tower), else the base model's."""
         own = self.cell_dir(cell) / "index"
-        return own if own.is_dir() else shared.base_index
+        if own.is_dir():
+            return own
+        return self._index_of(self.spec.cell(cell.init), shared) if cell.init else shared.base_index
 
     def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
         from uniret.retrieval.loader import load_retriever
@@ -336,7 +343,7 @@ class Runner:
         data = train_settings(self.spec, cell)
         data.update(
             data_dir=str(self.spec.data_dir),
-            index=str(shared.base_index),
+            index=str(self._index_of(cell, shared)),
             bm25_index=str(shared.bm25),
             tasks=[f.task for f in self._train_files(cell)],
         )
