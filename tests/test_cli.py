@@ -138,7 +138,7 @@ def test_quickstart_full_pipeline_with_tiny_model(
     ]
     assert main(cmd) == 0
     out = capsys.readouterr().out
-    for column in ("BM25", "base (zero-shot)", "BM25 + base (RRF)", "multi-task (query side)"):
+    for column in ("BM25", "base (zero-shot)", "BM25 + base", "multi-task (query side)"):
         assert f" {column} |" in out
     log = work / "cells" / "multi-task" / "model" / "train_log.json"
     trained = log.stat().st_mtime_ns
@@ -200,6 +200,7 @@ train = {{}}
 name = "bm25+universal"
 system = "hybrid"
 model = "universal"
+fusion = {{ weights = [0.5, 1] }}
 labels = {{ study = "main", system = "BM25 + universal" }}
 """
     )
@@ -207,7 +208,7 @@ labels = {{ study = "main", system = "BM25 + universal" }}
     argv = ["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "5"]
     assert main([*argv, "--model", tiny_model, "--recipe", str(recipe)]) == 0
     out = capsys.readouterr().out
-    for column in ("BM25 + base (RRF)", "round 1", "mixed", "universal", "BM25 + universal"):
+    for column in ("BM25 + base", "round 1", "mixed", "universal", "BM25 + universal"):
         assert f" {column} |" in out
     assert "multi-task (query side)" not in out
     results = json.loads((work / "results.json").read_text())
@@ -230,6 +231,7 @@ labels = {{ study = "main", system = "BM25 + universal" }}
         bundle = json.loads((work / "retrievers" / f"{name}.json").read_text())
         index = work / "retrievers" / bundle["indexes"][-1]
         assert index.resolve() == (cells / "mixed" / "index").resolve()
+    assert bundle["fusion"]["method"] == "weighted" and bundle["fusion"]["weights"] == [0.5, 1]
     passage, query = weights("universal", "passage"), weights("universal", "query/default")
     assert all(torch.equal(passage[k], b[k]) for k in b)
     assert any(not torch.equal(query[k], b[k]) for k in b)

@@ -58,6 +58,15 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
         ('[[cell]]\nname = "a"\ninit = "b"\ntrain = {}\n', "depends on 'b', which is not defined"),
         ('[[cell]]\nname = "a"\n[[cell]]\nname = "a"\n', "two cells have this name"),
         ('[[cell]]\nname = "a"\nsystem = "sparse"\n', "'sparse' is not a valid System"),
+        ('[[cell]]\nname = "a"\nfusion = { method = "rrf" }\n', "fusion settings are for hybrid"),
+        (
+            '[[cell]]\nname = "a"\nsystem = "hybrid"\nfusion = { weights = [1, 2, 3] }\n',
+            "give two, [BM25, dense]",
+        ),
+        (
+            '[[cell]]\nname = "a"\nsystem = "hybrid"\nfusion = { weight = [1, 2] }\n',
+            "unknown fusion keys ['weight']",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_cell(

@@ -97,22 +97,26 @@ def test_query_model_with_wrong_dimension_is_refused(
         DenseRetriever.load(dense_index, model=str(folder))
 
 
-def test_rrf_formula() -> None:
+def test_fusion_formulas() -> None:
     a = [Hit(1, 9.0), Hit(2, 5.0)]  # retriever A: 1 then 2
     b = [Hit(3, 0.9), Hit(1, 0.8)]  # retriever B: 3 then 1
-    fused = fuse([a, b], FusionConfig(rrf_c=60))
+    assert FusionConfig().method is Fusion.WEIGHTED  # the default
+    equal = fuse([a, b], FusionConfig())
+    # min-max: A gives 1 -> 1, 2 -> 0; B gives 3 -> 1, 1 -> 0; ties broken by passage id
+    assert [(h.passage_id, h.score) for h in equal] == [(1, 1.0), (3, 1.0), (2, 0.0)]
+    fused = fuse([a, b], FusionConfig(method=Fusion.RRF, rrf_c=60))
     assert [h.passage_id for h in fused] == [1, 3, 2]  # 1: 1/61 + 1/62; 3: 1/61; 2: 1/62
     assert fused[0].score == pytest.approx(1 / 61 + 1 / 62)
     weighted = fuse([a, b], FusionConfig(method=Fusion.WEIGHTED, weights=(1.0, 3.0)))
-    # min-max: A gives 1 -> 1, 2 -> 0; B gives 3 -> 1, 1 -> 0; weights 1 and 3
+    # weights 1 and 3
     assert [(h.passage_id, h.score) for h in weighted] == [(3, 3.0), (1, 1.0), (2, 0.0)]
 
 
-def test_hybrid_ranks_a_page_only_one_retriever_found(
+def test_rrf_hybrid_ranks_a_page_only_one_retriever_found(
     dense_index: Path, store: PassageStore, tmp_path: Path
 ) -> None:
     bm25_dir = build_bm25_index(store, tmp_path / "bm25")
-    hybrid = load_retriever([bm25_dir, dense_index])
+    hybrid = load_retriever([bm25_dir, dense_index], fusion=FusionConfig(method=Fusion.RRF))
     assert isinstance(hybrid, HybridRetriever)
     query = "polar bears sea ice"
     bm25_hits = hybrid.retrievers[0].search([query], 2)[0]

@@ -99,7 +99,7 @@ LIMITS = {"max_query_chars": 200, "max_queries": 8, "max_body_bytes": 4096, "max
 
 @pytest.fixture(scope="session")
 def hybrid(artifacts: Artifacts) -> Iterator[Running]:
-    """BM25 + dense (RRF) behind the service."""
+    """BM25 + dense (weighted fusion) behind the service."""
     running = start_server([artifacts.bm25, artifacts.dense], **LIMITS)
     yield running
     stop_server(running)

@@ -39,9 +39,10 @@ def add_retriever_selection(
         return
     p.add_argument(
         "--fusion",
-        default="rrf",
-        choices=["rrf", "weighted"],
-        help="hybrid fusion: reciprocal rank (default) or weighted normalised scores",
+        default="weighted",
+        choices=["weighted", "rrf"],
+        help="hybrid fusion: weighted sum of per-query min-max normalised scores (default) or "
+        "reciprocal rank fusion",
     )
     p.add_argument("--rrf-c", type=float_in(0.0), default=60.0, help="RRF constant (default 60)")
     p.add_argument(
@@ -72,7 +73,7 @@ def selected_bundle(args: argparse.Namespace) -> RetrieverBundle:
             "give one per index"
         )
     fusion = FusionConfig(
-        method=Fusion(getattr(args, "fusion", "rrf")),
+        method=Fusion(getattr(args, "fusion", Fusion.WEIGHTED)),
         rrf_c=getattr(args, "rrf_c", 60.0),
         weights=weights,
     )

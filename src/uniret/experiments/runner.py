@@ -438,7 +438,9 @@ class Runner:
         if cell.system is System.BM25:
             return RetrieverBundle(cell.name, (str(shared.bm25),))
         if cell.system is System.HYBRID:
-            return RetrieverBundle(cell.name, (str(shared.bm25), str(index)), model=name)
+            return RetrieverBundle(
+                cell.name, (str(shared.bm25), str(index)), model=name, fusion=cell.fusion_config()
+            )
         return RetrieverBundle(cell.name, (str(index),), model=name)
 
     def _evaluate(self, cell: CellSpec, retriever: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 from uniret.config import load_mapping
 from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 from uniret.errors import InputError
+from uniret.retrieval.hybrid import FusionConfig
 from uniret.tasks.kilt import find_task_files
 
 ALL_TASKS = "$tasks"
@@ -43,7 +44,7 @@ class System(enum.StrEnum):
     DENSE = "dense"
     """The cell's model (or ``model``'s, or the base model) over its dense index."""
     HYBRID = "hybrid"
-    """BM25 fused with the dense system (reciprocal rank fusion)."""
+    """BM25 fused with the dense system (``fusion``: weighted normalised scores by default)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,31 @@ class CellSpec:
     """A cell whose model mines hard negatives (adversarial confounders) for the training."""
     mine: dict[str, Any] = field(default_factory=dict)
     eval_tasks: tuple[str, ...] = ()
+    fusion: dict[str, Any] = field(default_factory=dict)
+    """Hybrid cells: fusion settings (``method``, ``weights`` [BM25, dense], ``rrf_c``,
+    ``depth``) over :class:`~uniret.retrieval.hybrid.FusionConfig`'s defaults."""
+
+    def __post_init__(self) -> None:
+        if self.fusion:
+            if self.system is not System.HYBRID:
+                raise ValueError("fusion settings are for hybrid cells (system = \"hybrid\")")
+            self.fusion_config()  # fail at load time, not after training
 
     @property
     def trains(self) -> bool:
         return self.train is not None
+
+    def fusion_config(self) -> FusionConfig:
+        """How a hybrid cell fuses BM25 with its dense system."""
+        unknown = set(self.fusion) - {f.name for f in fields(FusionConfig)}
+        if unknown:
+            raise ValueError(f"unknown fusion keys {sorted(unknown)}")
+        settings = dict(self.fusion)
+        if "weights" in settings:
+            settings["weights"] = tuple(float(w) for w in settings["weights"])
+            if len(settings["weights"]) != 2:
+                raise ValueError("fusion weights: give two, [BM25, dense]")
+        return FusionConfig(**settings)
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -168,6 +190,7 @@ def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
             mine_with=str(raw.get("mine_with", "")),
             mine=dict(raw.get("mine", {})),
             eval_tasks=tuple(raw.get("eval_tasks", ())),
+            fusion=dict(raw.get("fusion", {})),
         )
     except ValueError as exc:
         raise InputError(path, None, f"cell {raw['name']!r}", str(exc)) from exc
@@ -236,9 +259,9 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
 QUICKSTART_SYSTEMS = (
     ("bm25", System.BM25, "BM25"),
     ("base", System.DENSE, "base (zero-shot)"),
-    ("bm25+base", System.HYBRID, "BM25 + base (RRF)"),
+    ("bm25+base", System.HYBRID, "BM25 + base"),
     ("multi-task", System.DENSE, "multi-task (query side)"),
-    ("bm25+multi-task", System.HYBRID, "BM25 + multi-task (RRF)"),
+    ("bm25+multi-task", System.HYBRID, "BM25 + multi-task"),
 )
 
 

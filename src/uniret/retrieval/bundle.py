@@ -5,7 +5,7 @@ File format (``uniret.retriever/1``)::
 
     {"format": "uniret.retriever/1", "name": "bm25+multi-task",
      "indexes": ["../index-bm25", "../index-base"], "model": "../multitask",
-     "passages": null, "fusion": {"method": "rrf", "rrf_c": 60.0, "weights": [], "depth": 100}}
+     "passages": null, "fusion": {"method": "weighted", "rrf_c": 60.0, "weights": [], "depth": 100}}
 
 Paths are stored relative to the bundle's folder (absolute when on another drive), so a work
 folder moves as one.
@@ -96,10 +96,10 @@ class RetrieverBundle:
                 model=resolve(data.get("model")),
                 passages=resolve(data.get("passages")),
                 fusion=FusionConfig(
-                    method=Fusion(fusion.get("method", "rrf")),
-                    rrf_c=float(fusion.get("rrf_c", 60.0)),
+                    method=Fusion(fusion.get("method", FusionConfig.method)),
+                    rrf_c=float(fusion.get("rrf_c", FusionConfig.rrf_c)),
                     weights=tuple(float(w) for w in fusion.get("weights", ())),
-                    depth=int(fusion.get("depth", 100)),
+                    depth=int(fusion.get("depth", FusionConfig.depth)),
                 ),
             )
 

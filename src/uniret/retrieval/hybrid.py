@@ -17,7 +17,10 @@ class Fusion(enum.StrEnum):
     RRF = "rrf"
     """Reciprocal-rank fusion: ``score(d) = sum_r w_r / (c + rank_r(d))`` (rank from 1)."""
     WEIGHTED = "weighted"
-    """Weighted sum of per-query min-max normalised scores (absent = 0)."""
+    """Weighted sum of per-query min-max normalised scores:
+    ``score(d) = sum_r w_r (s_r(d) - min_r) / (max_r - min_r)`` over each retriever's list,
+    0 where ``d`` is absent from it. The default: it keeps how far apart the scores are, which
+    ranks throw away (kiltmini dev, BM25 + base model: 78.8 vs 76.2 for RRF)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class FusionConfig:
     """Fusion method, RRF constant ``c``, per-retriever ``weights`` and retrieval ``depth``
     (each retriever's list length before fusing; at least k)."""
 
-    method: Fusion = Fusion.RRF
+    method: Fusion = Fusion.WEIGHTED
     rrf_c: float = 60.0
     weights: tuple[float, ...] = ()
     depth: int = 100
