@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import cli_corpus_and_bm25
 from uniret.cli import main
+from uniret.cli.retrieve import PREDICTIONS_META
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
 from uniret.index.bm25 import build_bm25_index
@@ -188,6 +189,9 @@ def test_cli_encode_index_retrieve_hybrid(tiny_model: str, kilt_dir: Path, tmp_p
         )
         record = json.loads((tmp_path / name / "trex-dev-kilt.jsonl").read_text().splitlines()[0])
         assert len(record["output"][0]["provenance"]) == 3
+    # the hybrid fused by the default method, recorded beside the predictions
+    meta = json.loads((tmp_path / "h" / PREDICTIONS_META).read_text())
+    assert meta["retriever"]["fusion"] == "weighted"
     assert (
         main(
             [
