@@ -162,7 +162,7 @@ def test_quickstart_full_pipeline_with_tiny_model(
     assert ours == (work / "cells" / "bm25+multi-task" / "pred" / "trex-dev-kilt.jsonl").read_text()
 
 
-def test_quickstart_recipe_full_mode_round_and_interpolation(
+def test_quickstart_recipe_full_round_interpolation_and_query_side_stage(
     tiny_model: str, kilt_dir: Path, tmp_path: Path, capsys
 ) -> None:
     import shutil
