@@ -18,7 +18,7 @@ import numpy as np
 
 from uniret.corpus.store import PassageStore
 from uniret.training.data import load_examples
-from uniret.training.loss import InBatchSoftmaxLoss, gold_page_mask
+from uniret.training.loss import batch_passages, gold_page_mask
 
 
 def main() -> None:
@@ -38,22 +38,16 @@ def main() -> None:
     for example in load_examples(args.examples):
         by_task[example.task].append(example)
     rng = np.random.default_rng(0)
-    # only its batch assembly is used: no passage vectors needed
-    loss = InBatchSoftmaxLoss(
-        None,  # type: ignore[arg-type]
-        len(store),
-        args.hard_negatives,
-        1.0,
-        0,
-        random_positive=True,
-    )
     print("task | queries meeting their own gold page | such passages per query")
     for task, examples in sorted(by_task.items()):
         hit = count = total = 0
         for step in range(args.batches):
             size = min(args.batch_size, len(examples))
             batch = [examples[i] for i in rng.choice(len(examples), size=size, replace=False)]
-            rows = loss.batch_passages(batch, 0, step)
+            picks = np.random.default_rng([0, 0, step, 0])  # as the trainer's seed 0, epoch 0
+            rows = batch_passages(
+                batch, picks, args.hard_negatives, len(store), random_positive=True
+            )
             mask = gold_page_mask(batch, rows, list(range(len(batch))), page_of)
             per_query = mask.sum(dim=1)
             hit += int((per_query > 0).sum())

@@ -54,6 +54,30 @@ def gold_page_mask(
     return torch.from_numpy(mask)
 
 
+def batch_passages(
+    batch: Sequence[TrainExample],
+    rng: np.random.Generator,
+    hard_negatives: int,
+    corpus_size: int,
+    *,
+    random_positive: bool = False,
+) -> list[int]:
+    """The passage ids a batch is scored against: each query's positive (its first, or one
+    drawn when ``random_positive``), then ``hard_negatives`` of each query's negatives, topped
+    up with random corpus passages when it has fewer."""
+    if random_positive:
+        ids = [e.positives[int(rng.integers(len(e.positives)))] for e in batch]
+    else:
+        ids = [e.positives[0] for e in batch]
+    for e in batch:
+        pool = list(e.negatives)
+        picks = [pool[i] for i in rng.permutation(len(pool))[:hard_negatives]]
+        while len(picks) < hard_negatives:
+            picks.append(int(rng.integers(corpus_size)))
+        ids += picks
+    return ids
+
+
 class InBatchSoftmaxLoss(nn.Module):
     """DPR's loss: each query against every passage of the batch, one positive the target
     (its first, or with ``random_positive`` one drawn per step, so that every gold passage of
@@ -87,17 +111,9 @@ class InBatchSoftmaxLoss(nn.Module):
     def batch_passages(self, batch: Sequence[TrainExample], epoch: int, step: int) -> list[int]:
         """Each query's positive, then its hard negatives (deterministic per step)."""
         rng = np.random.default_rng([self.seed, epoch, step, self.rank])
-        if self.random_positive:
-            ids = [e.positives[int(rng.integers(len(e.positives)))] for e in batch]
-        else:
-            ids = [e.positives[0] for e in batch]
-        for e in batch:
-            pool = list(e.negatives)
-            picks = [pool[i] for i in rng.permutation(len(pool))[: self.hard_negatives]]
-            while len(picks) < self.hard_negatives:
-                picks.append(int(rng.integers(self.corpus_size)))
-            ids += picks
-        return ids
+        return batch_passages(
+            batch, rng, self.hard_negatives, self.corpus_size, random_positive=self.random_positive
+        )
 
     def forward(
         self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
