@@ -375,14 +375,14 @@ class Runner:
         (the trainer keeps the examples of its own tasks); "" when ``config`` mines none."""
         from uniret.corpus.store import PassageStore
         from uniret.training.data import build_examples, save_examples
-        from uniret.training.setup import mine_bm25, mines_bm25
+        from uniret.training.setup import bm25_mining, mine_bm25, mines_bm25
 
         if not mines_bm25(config) or config.examples_per_task:
             return ""
         files = find_task_files(self.spec.data_dir, "train")
         key = cache_key(
             {
-                "mining": [config.mine_count, config.mine_skip, config.mine_depth],
+                "mining": asdict(bm25_mining(config)),
                 "bm25": read_json(shared.bm25.parent / f".{shared.bm25.name}.{STEP_FILE}"),
                 "files": [file_digest(f.path) for f in files],
             }

@@ -78,7 +78,7 @@ class CellSpec:
     def __post_init__(self) -> None:
         if self.fusion:
             if self.system is not System.HYBRID:
-                raise ValueError("fusion settings are for hybrid cells (system = \"hybrid\")")
+                raise ValueError('fusion settings are for hybrid cells (system = "hybrid")')
             self.fusion_config()  # fail at load time, not after training
 
     @property

@@ -170,8 +170,12 @@ def mine_bm25(
     from uniret.retrieval.sparse import BM25Retriever
 
     bm25 = BM25Retriever.load(config.bm25_index, store.directory)
-    mining = MiningConfig(config.mine_count, config.mine_skip, config.mine_depth)
-    return mine_negatives(examples, bm25, mining, progress=progress)
+    return mine_negatives(examples, bm25, bm25_mining(config), progress=progress)
+
+
+def bm25_mining(config: TrainConfig) -> MiningConfig:
+    """How a run mines its BM25 negatives: ``mine_count`` of ranks ``[mine_skip, mine_depth)``."""
+    return MiningConfig(config.mine_count, config.mine_skip, config.mine_depth)
 
 
 def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
