@@ -73,8 +73,8 @@ def selected_bundle(args: argparse.Namespace) -> RetrieverBundle:
             "give one per index"
         )
     fusion = FusionConfig(
-        method=Fusion(getattr(args, "fusion", Fusion.WEIGHTED)),
-        rrf_c=getattr(args, "rrf_c", 60.0),
+        method=Fusion(getattr(args, "fusion", FusionConfig.method)),
+        rrf_c=getattr(args, "rrf_c", FusionConfig.rrf_c),
         weights=weights,
     )
     return RetrieverBundle(
