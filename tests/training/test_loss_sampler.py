@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,11 +11,13 @@ from uniret.training.data import TrainExample
 from uniret.training.loss import (
     ApproxCorpusSoftmaxLoss,
     CorpusSoftmaxLoss,
+    DistillationLoss,
     InBatchSoftmaxLoss,
     gold_page_mask,
     in_batch_softmax_loss,
 )
 from uniret.training.sampler import SamplerConfig, TaskSampling, epoch_batches, task_probabilities
+from uniret.training.teacher import TeacherList
 
 
 def test_loss_matches_hand_computation_2x3() -> None:
@@ -183,3 +186,23 @@ def test_random_positive_draws_every_gold_passage() -> None:
     drawn = InBatchSoftmaxLoss(frozen, 8, hard_negatives=0, scale=1.0, seed=0, random_positive=True)
     assert {first.batch_passages(batch, 0, s)[0] for s in range(30)} == {1}
     assert {drawn.batch_passages(batch, 0, s)[0] for s in range(30)} == {1, 2, 3}
+
+
+def test_distillation_adds_the_kl_to_the_teachers_softmax_by_hand() -> None:
+    corpus = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    q = torch.tensor([[1.0, 0.0]])  # student scores over the teacher's list [2, 1]: 1, 0
+    teacher = {"x": TeacherList(np.array([2, 1]), np.array([1.0, 0.5], dtype=np.float32))}
+    base = CorpusSoftmaxLoss(corpus, scale=1.0)
+    loss = DistillationLoss(
+        base, teacher, lambda ids: corpus[torch.from_numpy(ids)], 2.0, 0.5, 1.0
+    )(q, [_example((0,))], 0, 0)
+    t = [math.exp(2) / (math.exp(2) + math.exp(1)), math.exp(1) / (math.exp(2) + math.exp(1))]
+    s = [math.e / (math.e + 1), 1 / (math.e + 1)]
+    kl = sum(ti * math.log(ti / si) for ti, si in zip(t, s, strict=True))
+    expected = base(q, [_example((0,))], 0, 0).item() + 2.0 * kl
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    # a query the teacher did not rank adds nothing
+    alone = DistillationLoss(base, {}, lambda ids: corpus[torch.from_numpy(ids)], 2.0, 0.5, 1.0)
+    assert alone(q, [_example((0,))], 0, 0).item() == pytest.approx(
+        base(q, [_example((0,))], 0, 0).item()
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from uniret.corpus.store import PassageStore
+from uniret.errors import InputError
 from uniret.index.bm25 import build_bm25_index
 from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
@@ -324,3 +326,42 @@ def test_query_side_approx_corpus_softmax_learns(setup: dict[str, str], tmp_path
     before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
     after = load_file(str(tmp_path / "approx" / "passage" / "model.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_distillation_pulls_the_query_tower_toward_the_teacher(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    # a teacher that ranks one non-gold passage first for every training query: with a heavy
+    # distillation weight the trained model ranks it higher than the same run without it
+    plain = train(_query_side(setup, epochs=4), tmp_path / "plain")
+    examples = load_examples(tmp_path / "plain" / "train-examples.jsonl")
+    favourite = {e.id: next(p for p in range(20) if p not in e.positives) for e in examples}
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    with (teacher / "all-train-kilt.jsonl").open("w") as out:
+        for e in examples:
+            hits = [favourite[e.id], *e.positives]
+            provenance = [
+                {"passage_id": p, "score": 1.0 - 0.5 * bool(i)} for i, p in enumerate(hits)
+            ]
+            out.write(json.dumps({"id": e.id, "output": [{"provenance": provenance}]}) + "\n")
+    config = _query_side(
+        setup, epochs=4, distill=str(teacher), distill_weight=10.0, distill_temperature=0.1
+    )
+    distilled = train(config, tmp_path / "distilled")
+    assert plain.steps == distilled.steps
+
+    def mean_rank(model: Path) -> float:
+        retriever = DenseRetriever.load(setup["index"], model=str(model))
+        ranks = []
+        for e in examples:
+            hits = retriever.search([e.query], len(retriever.store), task=e.task)[0]
+            ranks.append([h.passage_id for h in hits].index(favourite[e.id]))
+        return sum(ranks) / len(ranks)
+
+    assert mean_rank(tmp_path / "distilled") < mean_rank(tmp_path / "plain")
+    with pytest.raises(InputError, match="no query id"):  # a teacher of other queries
+        (teacher / "all-train-kilt.jsonl").write_text(
+            json.dumps({"id": "other", "output": [{"provenance": []}]}) + "\n"
+        )
+        Trainer(config, tmp_path / "unmatched")

@@ -49,6 +49,11 @@ class TrainConfig:
     ``random`` (one gold passage drawn per step). ``mask_gold_pages``: a batch passage from one
     of a query's gold pages (another query's positive or negative) is left out of its softmax
     instead of counting as a negative. ``approx_*``: see ``QuerySideLoss.APPROX``.
+
+    Distillation (query side): ``distill`` names a teacher's predictions on the train files
+    (`uniret retrieve` output, e.g. BM25 fused with the ``init`` model); its top
+    ``distill_depth`` passages per query become soft targets at temperature
+    ``distill_temperature``, weighted ``distill_weight`` (see ``loss.DistillationLoss``).
     """
 
     data_dir: str = DEFAULT_DATA
@@ -65,6 +70,10 @@ class TrainConfig:
     query_side_loss: QuerySideLoss = QuerySideLoss.CORPUS
     approx_candidates: int = 256
     approx_samples: int = 1024
+    distill: str = ""
+    distill_weight: float = 1.0
+    distill_depth: int = 50
+    distill_temperature: float = 0.1
     hard_negatives: int = 1
     positive: str = "first"
     mask_gold_pages: bool = True
@@ -117,5 +126,14 @@ class TrainConfig:
             raise ValueError(f"examples_per_task must be >= 0, got {self.examples_per_task}")
         if self.approx_candidates < 1 or self.approx_samples < 0:
             raise ValueError("approx_candidates must be >= 1 and approx_samples >= 0")
+        if self.distill and self.mode is not TrainMode.QUERY_SIDE:
+            raise ValueError(
+                "distill needs query_side mode (the teacher's passages are scored "
+                "with the frozen corpus vectors)"
+            )
+        if self.distill_depth < 2 or self.distill_temperature <= 0 or self.distill_weight < 0:
+            raise ValueError(
+                "distill_depth must be >= 2, distill_temperature > 0 and distill_weight >= 0"
+            )
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:
             raise ValueError("batch_size, epochs and grad_accum must be >= 1")

@@ -3,7 +3,7 @@ the batch's examples) to a scalar loss."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from uniret.training.data import TrainExample
 from uniret.training.distributed import gather_ids
+from uniret.training.teacher import TeacherList
 
 PassageVectors = Callable[[list[int]], tuple[torch.Tensor, int]]
 """Passage ids -> (vectors of every passage of the global batch, offset of this rank's rows)."""
@@ -206,3 +207,51 @@ class ApproxCorpusSoftmaxLoss(nn.Module):
             cols = torch.from_numpy(np.searchsorted(exact, pos)).to(scores.device)
             positive[i, cols] = scores[i, cols]
         return (torch.logsumexp(scores + weight, -1) - torch.logsumexp(positive, -1)).mean()
+
+
+class DistillationLoss(nn.Module):
+    """A contrastive loss plus distillation from a teacher's ranking (e.g. BM25 fused with the
+    model being trained, on the training queries):
+
+    ``loss + λ · mean_i KL(t_i ‖ s_i)``, over query i's teacher passages ``T_i`` (its top
+    ``depth``), ``t_i = softmax(teacher scores / τ)``, ``s_i = softmax(scale · q_i·p : p ∈ T_i)``.
+
+    The contrastive term ranks the gold passages first; the teacher adds how the rest of its
+    list is ordered (what BM25 sees and the dense model misses). Queries without a teacher list
+    add no distillation term. ``rows`` gives the (frozen) vectors of passage ids."""
+
+    def __init__(
+        self,
+        base: nn.Module,
+        teacher: Mapping[str, TeacherList],
+        rows: Callable[[np.ndarray], torch.Tensor],
+        weight: float,
+        temperature: float,
+        scale: float,
+    ) -> None:
+        super().__init__()
+        self.base = base
+        self.teacher = teacher
+        self.rows = rows
+        self.weight = weight
+        self.temperature = temperature
+        self.scale = scale
+
+    def forward(
+        self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
+    ) -> torch.Tensor:
+        loss = self.base(queries, batch, epoch, step)
+        terms = []
+        for i, example in enumerate(batch):
+            listed = self.teacher.get(example.id)
+            if listed is None or len(listed.passages) < 2:
+                continue
+            vectors = self.rows(listed.passages).to(queries)
+            student = F.log_softmax(self.scale * vectors @ queries[i], dim=-1)
+            target = F.log_softmax(
+                torch.from_numpy(listed.scores).to(queries) / self.temperature, dim=-1
+            )
+            terms.append(F.kl_div(student, target, log_target=True, reduction="sum"))
+        if not terms:
+            return loss
+        return loss + self.weight * torch.stack(terms).mean()

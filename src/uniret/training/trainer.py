@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from uniret.config import config_to_dict, to_toml
+from uniret.errors import InputError
 from uniret.evaluation.evaluate import EvalConfig, score_rankings
 from uniret.evaluation.tables import macro_mean
 from uniret.io import atomic_path, write_json
@@ -52,10 +53,12 @@ from uniret.training.distributed import (
 from uniret.training.loss import (
     ApproxCorpusSoftmaxLoss,
     CorpusSoftmaxLoss,
+    DistillationLoss,
     InBatchSoftmaxLoss,
 )
 from uniret.training.sampler import SamplerConfig, epoch_batches
 from uniret.training.setup import EXAMPLES_FILE, prepare, task_files
+from uniret.training.teacher import coverage, load_teacher
 from uniret.types import Example
 
 logger = logging.getLogger(__name__)
@@ -115,6 +118,33 @@ class Trainer:
 
     # ------------------------------------------------------------------ loss
     def _make_loss(self) -> nn.Module:
+        loss = self._contrastive_loss()
+        cfg = self.config
+        if not cfg.distill:
+            return loss
+        teacher = load_teacher(cfg.distill, cfg.distill_depth)
+        share = coverage(teacher, [e.id for e in self.examples])
+        logger.info("teacher %s covers %.1f%% of the training queries", cfg.distill, 100 * share)
+        if share == 0:
+            raise InputError(cfg.distill, None, "id", "no query id matches a training example's id")
+        if self.passage_matrix is not None:
+            matrix = self.passage_matrix
+
+            def rows(ids: np.ndarray) -> torch.Tensor:
+                return matrix[torch.from_numpy(ids).to(matrix.device)]
+
+        else:  # the approximate corpus softmax: rows read from the index
+            assert self.index is not None
+            read = self.index.vector_rows()
+
+            def rows(ids: np.ndarray) -> torch.Tensor:
+                return torch.from_numpy(read(ids))
+
+        return DistillationLoss(
+            loss, teacher, rows, cfg.distill_weight, cfg.distill_temperature, cfg.scale
+        )
+
+    def _contrastive_loss(self) -> nn.Module:
         cfg = self.config
         if self.passage_matrix is not None and cfg.query_side_loss is QuerySideLoss.CORPUS:
             return CorpusSoftmaxLoss(self.passage_matrix, cfg.scale)
