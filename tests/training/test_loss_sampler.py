@@ -15,6 +15,7 @@ from uniret.training.loss import (
     InBatchSoftmaxLoss,
     gold_page_mask,
     in_batch_softmax_loss,
+    page_siblings,
 )
 from uniret.training.sampler import SamplerConfig, TaskSampling, epoch_batches, task_probabilities
 from uniret.training.teacher import TeacherList
@@ -206,3 +207,16 @@ def test_distillation_adds_the_kl_to_the_teachers_softmax_by_hand() -> None:
     assert alone(q, [_example((0,))], 0, 0).item() == pytest.approx(
         base(q, [_example((0,))], 0, 0).item()
     )
+
+
+def test_corpus_softmax_leaves_other_passages_of_gold_pages_out() -> None:
+    corpus = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+    pages = np.array(["a", "b", "a", "c"], dtype=object)  # passages 0 and 2 share page a
+    q = torch.tensor([[1.0, 0.0]])  # scores 1, 0, 1, 2
+    siblings = page_siblings(pages)
+    assert sorted(siblings([0]).tolist()) == [0, 2]
+    masked = CorpusSoftmaxLoss(corpus, scale=1.0, siblings=siblings)(q, [_example((0,))], 0, 0)
+    # passage 2 (page a, not a positive) is out of the denominator: e^1 / (e^1 + e^0 + e^2)
+    assert masked.item() == pytest.approx(-math.log(math.e / (math.e + 1 + math.e**2)), rel=1e-6)
+    plain = CorpusSoftmaxLoss(corpus, scale=1.0)(q, [_example((0,))], 0, 0)
+    assert plain.item() == pytest.approx(-math.log(math.e / (2 * math.e + 1 + math.e**2)))

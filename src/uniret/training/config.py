@@ -48,7 +48,9 @@ class TrainConfig:
     top ranks keeps likely unlabelled positives out). ``positive``: ``first`` (DPR) or
     ``random`` (one gold passage drawn per step). ``mask_gold_pages``: a batch passage from one
     of a query's gold pages (another query's positive or negative) is left out of its softmax
-    instead of counting as a negative. ``approx_*``: see ``QuerySideLoss.APPROX``.
+    instead of counting as a negative; ``sibling_mask`` does the same in the corpus softmax for
+    the passages of a query's gold pages that are not its positives (off by default: no gain on
+    kiltmini dev). ``approx_*``: see ``QuerySideLoss.APPROX``.
 
     Distillation (query side): ``distill`` names a teacher's predictions on the train files
     (`uniret retrieve` output, e.g. BM25 fused with the ``init`` model); its top
@@ -77,6 +79,7 @@ class TrainConfig:
     hard_negatives: int = 1
     positive: str = "first"
     mask_gold_pages: bool = True
+    sibling_mask: bool = False
     mine_count: int = 8
     mine_skip: int = 0
     mine_depth: int = 50

@@ -131,19 +131,50 @@ class InBatchSoftmaxLoss(nn.Module):
         return in_batch_softmax_loss(queries, vectors, targets, self.scale, mask)
 
 
+def page_siblings(page_of_passage: np.ndarray) -> Callable[[Sequence[int]], np.ndarray]:
+    """A lookup ``passage ids -> every passage id of their pages``, from the page id of each
+    passage (indexed by passage id; sorted once)."""
+    order = np.argsort(page_of_passage, kind="stable")
+    pages = page_of_passage[order]
+
+    def siblings(ids: Sequence[int]) -> np.ndarray:
+        found = []
+        for page in set(page_of_passage[np.asarray(ids, dtype=np.int64)].tolist()):
+            lo, hi = np.searchsorted(pages, page, "left"), np.searchsorted(pages, page, "right")
+            found.append(order[lo:hi])
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    return siblings
+
+
 class CorpusSoftmaxLoss(nn.Module):
     """Query side, exact: a softmax over every passage vector of the (frozen) corpus, all of a
-    query's positives counted: ``-mean_i log (sum_{p in P_i} e^{s q_i·p} / sum_p e^{s q_i·p})``."""
+    query's positives counted: ``-mean_i log (sum_{p in P_i} e^{s q_i·p} / sum_{p ∉ M_i}
+    e^{s q_i·p})``. With ``siblings`` (:func:`page_siblings`), ``M_i`` holds the passages of
+    query i's gold pages that are not among its positives: page-level evidence, not
+    negatives; else ``M_i`` is empty."""
 
-    def __init__(self, passages: torch.Tensor, scale: float) -> None:
+    def __init__(
+        self,
+        passages: torch.Tensor,
+        scale: float,
+        siblings: Callable[[Sequence[int]], np.ndarray] | None = None,
+    ) -> None:
         super().__init__()
         self.register_buffer("corpus", passages, persistent=False)
         self.scale = scale
+        self.siblings = siblings
 
     def forward(
         self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
     ) -> torch.Tensor:
         scores = self.scale * queries @ self.corpus.T
+        if self.siblings is not None:
+            mask = torch.zeros(scores.shape, dtype=torch.bool)
+            for i, example in enumerate(batch):
+                mask[i, torch.from_numpy(self.siblings(example.positives))] = True
+                mask[i, list(example.positives)] = False
+            scores = scores.masked_fill(mask.to(scores.device), float("-inf"))
         positive = torch.full_like(scores, float("-inf"))
         for i, example in enumerate(batch):
             idx = torch.tensor(example.positives, device=scores.device)

@@ -55,6 +55,7 @@ from uniret.training.loss import (
     CorpusSoftmaxLoss,
     DistillationLoss,
     InBatchSoftmaxLoss,
+    page_siblings,
 )
 from uniret.training.sampler import SamplerConfig, epoch_batches
 from uniret.training.setup import EXAMPLES_FILE, prepare, task_files
@@ -147,7 +148,8 @@ class Trainer:
     def _contrastive_loss(self) -> nn.Module:
         cfg = self.config
         if self.passage_matrix is not None and cfg.query_side_loss is QuerySideLoss.CORPUS:
-            return CorpusSoftmaxLoss(self.passage_matrix, cfg.scale)
+            siblings = page_siblings(self.store.wikipedia_ids) if cfg.sibling_mask else None
+            return CorpusSoftmaxLoss(self.passage_matrix, cfg.scale, siblings)
         if cfg.mode is TrainMode.QUERY_SIDE and cfg.query_side_loss is QuerySideLoss.APPROX:
             assert self.index is not None
             corpus = self.index.faiss
