@@ -45,3 +45,15 @@ def test_teacher_without_passage_ids_names_file_line_and_field(tmp_path: Path) -
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"no \*\.jsonl"):
         load_teacher(tmp_path / "empty", depth=10)
+
+
+def test_distillation_and_sibling_mask_settings_are_checked() -> None:
+    from uniret.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="distill needs query_side"):
+        TrainConfig(mode="full", query_mode="shared", distill="teacher")
+    with pytest.raises(ValueError, match="distill_temperature > 0"):
+        TrainConfig(index="i", distill="teacher", distill_temperature=0.0)
+    with pytest.raises(ValueError, match="sibling_mask applies"):
+        TrainConfig(index="i", query_side_loss="approx", sibling_mask=True)
+    assert TrainConfig(index="i", sibling_mask=True, distill="t").sibling_mask

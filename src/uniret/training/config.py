@@ -134,6 +134,9 @@ class TrainConfig:
                 "distill needs query_side mode (the teacher's passages are scored "
                 "with the frozen corpus vectors)"
             )
+        corpus = self.mode is TrainMode.QUERY_SIDE and self.query_side_loss is QuerySideLoss.CORPUS
+        if self.sibling_mask and not corpus:
+            raise ValueError("sibling_mask applies to the exact corpus softmax (query_side mode)")
         if self.distill_depth < 2 or self.distill_temperature <= 0 or self.distill_weight < 0:
             raise ValueError(
                 "distill_depth must be >= 2, distill_temperature > 0 and distill_weight >= 0"
