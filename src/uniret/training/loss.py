@@ -247,9 +247,10 @@ class DistillationLoss(nn.Module):
     ``loss + λ · mean_i KL(t_i ‖ s_i)``, over query i's teacher passages ``T_i`` (its top
     ``depth``), ``t_i = softmax(teacher scores / τ)``, ``s_i = softmax(scale · q_i·p : p ∈ T_i)``.
 
-    The contrastive term ranks the gold passages first; the teacher adds how the rest of its
-    list is ordered (what BM25 sees and the dense model misses). Queries without a teacher list
-    add no distillation term. ``rows`` gives the (frozen) vectors of passage ids."""
+    The contrastive term ranks the gold passages first; the teacher adds an order over the rest
+    of its list (with BM25 in the teacher, lexical matches the dense model misses). Queries
+    without a teacher list add no distillation term. ``rows`` gives the (frozen) vectors of
+    passage ids."""
 
     def __init__(
         self,
