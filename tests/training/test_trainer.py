@@ -360,8 +360,8 @@ def test_distillation_pulls_the_query_tower_toward_the_teacher(
         return sum(ranks) / len(ranks)
 
     assert mean_rank(tmp_path / "distilled") < mean_rank(tmp_path / "plain")
-    with pytest.raises(InputError, match="no query id"):  # a teacher of other queries
-        (teacher / "all-train-kilt.jsonl").write_text(
-            json.dumps({"id": "other", "output": [{"provenance": []}]}) + "\n"
-        )
+    (teacher / "all-train-kilt.jsonl").write_text(  # a teacher of other queries
+        json.dumps({"id": "other", "output": [{"provenance": []}]}) + "\n"
+    )
+    with pytest.raises(InputError, match="no query id"):
         Trainer(config, tmp_path / "unmatched")

@@ -107,8 +107,9 @@ def _check_rank_keys(gold: list[dict[str, Any]], path: Path, keys: Sequence[str]
         )
 
 
-def _predictions(path: Path) -> dict[str, tuple[int, list[dict[str, Any]]]]:
-    """``id -> (line, provenance of the single output that has provenance)``."""
+def read_predictions(path: str | Path) -> dict[str, tuple[int, list[dict[str, Any]]]]:
+    """A KILT prediction file as ``id -> (line, provenance of the single output that has
+    provenance)``; a malformed record raises InputError naming file, line and field."""
     found: dict[str, tuple[int, list[dict[str, Any]]]] = {}
     for line, record in iter_jsonl(path):
         if "id" not in record:
@@ -196,7 +197,7 @@ def evaluate_file(
     gold_path, pred_path = Path(gold_path), Path(pred_path)
     gold = _gold(gold_path)
     _check_rank_keys(gold, gold_path, config.rank_keys)
-    preds = _predictions(pred_path)
+    preds = read_predictions(pred_path)
     gold_ids = {str(g["id"]).strip() for g in gold}
     extra = [(line, key) for key, (line, _) in preds.items() if key not in gold_ids]
     if extra:

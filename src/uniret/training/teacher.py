@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from uniret.errors import InputError
-from uniret.io import iter_jsonl
+from uniret.evaluation.evaluate import read_predictions
+from uniret.tasks.kilt import find_task_files
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +33,20 @@ class TeacherList:
 
 
 def prediction_files(path: str | Path) -> list[Path]:
-    """The ``*.jsonl`` / ``*.jsonl.gz`` files of a predictions folder (or the one file given)."""
+    """The prediction files of a folder (``*-kilt.jsonl``, or ``.gz``), or the one file given."""
     source = Path(path)
     if source.is_file():
         return [source]
     if not source.is_dir():
         raise InputError(source, None, None, "no such teacher predictions file or folder")
-    files = sorted([*source.glob("*.jsonl"), *source.glob("*.jsonl.gz")])
+    files = [f.path for f in find_task_files(source)]
     if not files:
-        raise InputError(source, None, None, "no *.jsonl prediction files in this folder")
+        raise InputError(
+            source,
+            None,
+            None,
+            "no *.jsonl prediction files (<task>-<split>-kilt.jsonl) in this folder",
+        )
     return files
 
 
@@ -48,18 +54,9 @@ def load_teacher(path: str | Path, depth: int) -> dict[str, TeacherList]:
     """Each query id's top ``depth`` teacher passages with their scores."""
     teacher: dict[str, TeacherList] = {}
     for file in prediction_files(path):
-        for number, record in iter_jsonl(file):
-            query_id = record.get("id")
-            if not isinstance(query_id, str | int):
-                raise InputError(file, number, "id", "missing or not a string")
-            try:
-                provenance = record["output"][0]["provenance"][:depth]
-            except (KeyError, IndexError, TypeError):
-                raise InputError(
-                    file, number, "output", "expected output[0].provenance (a ranked list)"
-                ) from None
+        for query_id, (number, provenance) in read_predictions(file).items():
             ids, scores = [], []
-            for i, item in enumerate(provenance):
+            for i, item in enumerate(provenance[:depth]):
                 if not isinstance(item, dict) or "passage_id" not in item or "score" not in item:
                     raise InputError(
                         file,
@@ -69,7 +66,7 @@ def load_teacher(path: str | Path, depth: int) -> dict[str, TeacherList]:
                     )
                 ids.append(int(item["passage_id"]))
                 scores.append(float(item["score"]))
-            teacher[str(query_id)] = TeacherList(
+            teacher[query_id] = TeacherList(
                 np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32)
             )
     return teacher
