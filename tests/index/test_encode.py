@@ -9,12 +9,15 @@ import pytest
 
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
+from uniret.index import encode
 from uniret.index.encode import (
     EncodeConfig,
     encode_shard,
+    length_order,
     load_embeddings,
     open_embeddings,
     shard_name,
+    shard_order,
 )
 from uniret.models.biencoder import BiEncoder
 
@@ -60,6 +63,49 @@ def test_two_shards_merged_equal_one_run(
     # rows looked up by passage id straight from the memory-mapped shards, in any order
     ids = np.array([len(store) - 1, 0, 3, 3, 1])
     np.testing.assert_array_equal(open_embeddings(tmp_path / "two").take(ids), one.vectors[ids])
+
+
+def _token_counts(model: BiEncoder, store: PassageStore, ids: np.ndarray) -> np.ndarray:
+    rows = store.get_many(ids.tolist())
+    return model.passage_token_counts([p.title for p in rows], [p.text for p in rows])
+
+
+def test_each_window_is_ordered_by_tokens(
+    model: BiEncoder, store: PassageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(encode, "WINDOW_BATCHES", 2)  # windows of 6 passages at batch 3
+    chars, one = length_order(store), shard_order(model, store, 3, 0, 1)
+    unsorted = 0
+    for start in range(0, len(store), 6):
+        window = one[start : start + 6]
+        assert sorted(window) == sorted(chars[start : start + 6])  # same passages
+        assert np.all(np.diff(_token_counts(model, store, window)) <= 0)  # longest first
+        unsorted += int(np.any(np.diff(_token_counts(model, store, chars[start : start + 6])) > 0))
+    assert unsorted > 0  # the fixture's character order is not already the token order
+    shards = [shard_order(model, store, 3, shard, 3) for shard in range(3)]
+    np.testing.assert_array_equal(np.concatenate(shards), one)
+
+
+def test_multi_batch_calls_shards_and_resumption_give_the_same_bytes(
+    model: BiEncoder, store: PassageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(encode, "WINDOW_BATCHES", 4)  # calls of up to 3 batches of 2
+    config = EncodeConfig(batch_size=2, checkpoint_every=3)
+    full = encode_shard(model, "tiny", store, tmp_path / "full", config=config)
+    assert full is not None
+    emb = load_embeddings(tmp_path / "full")
+    passages = store.get_many(range(len(store)))
+    direct = model.embed_passages(
+        [p.title for p in passages], [p.text for p in passages], batch_size=1
+    )
+    np.testing.assert_allclose(emb.vectors, direct, rtol=1e-4, atol=1e-5)
+    for shard in range(3):
+        encode_shard(model, "tiny", store, tmp_path / "three", shard=shard, num_shards=3,
+                     config=config)  # fmt: skip
+    assert load_embeddings(tmp_path / "three").vectors.tobytes() == emb.vectors.tobytes()
+    assert encode_shard(model, "tiny", store, tmp_path / "cut", config=config, stop_after=2) is None
+    resumed = encode_shard(model, "tiny", store, tmp_path / "cut", config=config)
+    assert resumed is not None and resumed.read_bytes() == full.read_bytes()
 
 
 def test_missing_shard_and_mixed_models_are_refused(

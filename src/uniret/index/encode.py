@@ -1,10 +1,15 @@
 """Sharded, resumable corpus encoding to .npy.
 
-The corpus is ordered once, globally, by passage length (longest first) and cut into batches;
-shard ``i`` of ``n`` takes a contiguous run of those batches. So every passage is encoded in the
-same batch whatever the sharding, and shards merged give exactly the bytes of a one-shard run.
-A shard writes into a memory-mapped ``.npy`` and records finished batches in a progress file; a
-killed run continues from there, and the finished shard equals an uninterrupted one.
+The corpus is ordered globally by passage length in characters (longest first), cut into
+windows of :data:`WINDOW_BATCHES` batches, and each window re-ordered by token count: batches
+then hold passages of nearly equal token length, so little of each forward pass is padding
+(about 1% on kiltmini against 17% in character order), while a shard tokenizes only its own
+windows. Shard ``i`` of ``n`` takes a contiguous run of batches. So every passage is encoded in
+the same batch whatever the sharding, and shards merged give exactly the bytes of a one-shard
+run. The batches of a window go to the model in one call (a pipelined backend keeps every core
+busy across them). A shard writes into a memory-mapped ``.npy`` and records finished batches in
+a progress file; a killed run continues from there, and the finished shard equals an
+uninterrupted one.
 
 Shard files: ``shard-00000-of-00004.npy`` (vectors, rows in ``ids`` order),
 ``shard-00000-of-00004.ids.npy`` (passage ids, int64) and ``shard-00000-of-00004.json``.
@@ -36,6 +41,9 @@ from uniret.outputs import Artifact, claimed
 logger = logging.getLogger(__name__)
 
 FORMAT = "uniret.embeddings/1"
+WINDOW_BATCHES = 32
+"""Batches per ordering window: inside one, passages are ordered by token count."""
+ORDER = f"tokens-in-windows-of-{WINDOW_BATCHES}-batches"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,30 @@ def length_order(store: PassageStore) -> np.ndarray:
         pc.utf8_length(store.table.column("text")), pc.utf8_length(store.table.column("title"))
     ).to_numpy()
     return np.lexsort((np.arange(len(lengths)), -lengths)).astype(np.int64)
+
+
+def shard_order(
+    model: BiEncoder, store: PassageStore, batch_size: int, shard: int, num_shards: int
+) -> np.ndarray:
+    """Passage ids of shard ``shard`` of ``num_shards`` in encoding order: :func:`length_order`
+    cut into windows of :data:`WINDOW_BATCHES` batches, each window ordered by the model's token
+    count, longest first (ties keep the character order)."""
+    order = length_order(store)
+    first, last = shard_batches(len(store), batch_size, shard, num_shards)
+    start, stop = first * batch_size, min(last * batch_size, len(order))
+    if start >= stop:
+        return order[:0]
+    window = WINDOW_BATCHES * batch_size
+    low = start // window * window
+    parts = []
+    for begin in range(low, stop, window):
+        ids = order[begin : begin + window]
+        rows = store.table.take(ids)
+        counts = model.passage_token_counts(
+            rows.column("title").to_pylist(), rows.column("text").to_pylist()
+        )
+        parts.append(ids[np.argsort(-counts, kind="stable")])
+    return np.concatenate(parts)[start - low : stop - low]
 
 
 def shard_batches(total: int, batch_size: int, shard: int, num_shards: int) -> tuple[int, int]:
@@ -161,6 +193,7 @@ def _encode_shard(
         "num_shards": num_shards,
         "batch_size": config.batch_size,
         "dtype": config.dtype,
+        "order": ORDER,
     }
     for other in _shard_metas(out):  # every shard of a folder must agree
         _check_same(read_json(other), meta, other)
@@ -168,9 +201,8 @@ def _encode_shard(
         logger.info("%s already encoded", final)
         return final
 
-    order = length_order(store)
     first, last = shard_batches(len(store), config.batch_size, shard, num_shards)
-    ids = order[first * config.batch_size : last * config.batch_size]
+    ids = shard_order(model, store, config.batch_size, shard, num_shards)
     partial = out / f"{stem}.partial.npy"
     progress_file = out / f"{stem}.progress.json"
     done_batches = 0
@@ -188,25 +220,34 @@ def _encode_shard(
         progress(min(done_batches * config.batch_size, len(ids)))
 
     started = time.perf_counter()
-    for batches_run, b in enumerate(range(done_batches, last - first), start=1):
-        rows = slice(b * config.batch_size, min((b + 1) * config.batch_size, len(ids)))
-        batch_ids = ids[rows]
-        passages = store.table.take(batch_ids)
+    total = last - first
+    b = done_batches
+    while b < total:
+        # one call runs the batches up to the next window end, checkpoint or stop
+        ends = [total, (b // config.checkpoint_every + 1) * config.checkpoint_every]
+        ends.append((first + b) // WINDOW_BATCHES * WINDOW_BATCHES + WINDOW_BATCHES - first)
+        if stop_after is not None:
+            ends.append(done_batches + stop_after)
+        finished = min(ends)
+        rows = slice(b * config.batch_size, min(finished * config.batch_size, len(ids)))
+        passages = store.table.take(ids[rows])
         out_vectors = model.embed_passages(
             passages.column("title").to_pylist(),
             passages.column("text").to_pylist(),
-            batch_size=len(batch_ids),
+            batch_size=config.batch_size,
         )
         vectors[rows] = out_vectors.astype(config.dtype)
         if progress is not None:
-            progress(len(batch_ids))
-        finished = b + 1
-        stopping = stop_after is not None and batches_run >= stop_after and finished < last - first
-        if stopping or finished % config.checkpoint_every == 0 or finished == last - first:
+            progress(len(out_vectors))
+        stopping = (
+            stop_after is not None and finished - done_batches >= stop_after and finished < total
+        )
+        if stopping or finished % config.checkpoint_every == 0 or finished == total:
             vectors.flush()
             write_json(progress_file, {"meta": meta, "batches_done": finished})
         if stopping:
             return None
+        b = finished
     vectors.flush()
     del vectors
     np.save(out / f"{stem}.ids.npy", ids)
@@ -234,7 +275,7 @@ _MUST_MATCH = ("model", "pooling", "normalize", "dim", "biencoder", "corpus_hash
 
 
 def _check_same(found: dict[str, Any], expected: dict[str, Any], where: Path) -> None:
-    for key in (*_MUST_MATCH, "corpus_size", "num_shards", "batch_size", "dtype"):
+    for key in (*_MUST_MATCH, "corpus_size", "num_shards", "batch_size", "dtype", "order"):
         if found.get(key) != expected.get(key):
             raise ArtifactError(
                 f"{where}: {key} is {found.get(key)!r} but this run has {expected.get(key)!r}; "

@@ -5,9 +5,9 @@ OpenVINO runs the whole encoder (backbone, pooling, normalisation) exported from
 module with ``openvino.convert_model``, at OpenVINO's default CPU precision (bf16 on CPUs with
 AMX or AVX512-BF16, else fp32); ``int8`` adds NNCF post-training static quantization,
 calibrated on a sample of real inputs (activations and weights in int8, the transformer's
-sensitive operations kept in floating point). The exported model is cached, keyed by a hash
-of the encoder's weights and settings: beside the model when it is a writable uniret folder,
-else under ``~/.cache/uniret/openvino``.
+sensitive operations kept in floating point: fp32, :data:`INT8_PRECISION`). The exported model
+is cached, keyed by a hash of the encoder's weights and settings: beside the model when it is a
+writable uniret folder, else under ``~/.cache/uniret/openvino``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 CACHE_DIR = "openvino"
 MODEL_FILE = "encoder.xml"
+INT8_PRECISION = "f32"
+"""Precision of the floating-point operations of int8 models. OpenVINO's default on CPUs with
+AMX, bf16, returns wrong vectors for the int8 base model at one sequence length (32 tokens:
+cosine 0.67 to the right vector, OpenVINO 2026.4); in f32 every length is right, at the same
+speed on such CPUs. fp32 models keep the default (bf16 there), which is right at every length."""
 
 
 class Backend(enum.StrEnum):
@@ -101,8 +106,11 @@ class _Exportable(nn.Module):
 class OpenVINOEncoder:
     """An encoder compiled by OpenVINO; embeds texts like :meth:`Encoder.embed`.
 
-    Each batch is split in ``jobs`` parts run as parallel requests (one per CPU stream), so the
-    tokenization of one part overlaps the inference of another.
+    Each batch is split in ``jobs`` parts run as parallel requests (one per CPU stream), and
+    the parts of every batch of one call are queued without waiting for the batch before: the
+    tokenization of one part overlaps the inference of others and no stream idles between
+    batches. A text's part depends only on its batch, so results do not depend on how many
+    batches one call gets.
     """
 
     def __init__(self, compiled: Any, encoder: Encoder, path: Path, jobs: int = 2) -> None:
@@ -126,10 +134,12 @@ class OpenVINOEncoder:
             out[start : start + len(vectors)] = vectors
 
         self._queue.set_callback(done)
-        part = max(1, -(-batch_size // self.jobs))
-        for start in range(0, len(texts), part):
-            tokens = _tokens(self.tokenizer, list(texts[start : start + part]), max_length)
-            self._queue.start_async(tokens, userdata=start)
+        for first in range(0, len(texts), batch_size):
+            last = min(first + batch_size, len(texts))
+            part = -(-(last - first) // self.jobs)
+            for start in range(first, last, part):
+                chunk = list(texts[start : min(start + part, last)])
+                self._queue.start_async(_tokens(self.tokenizer, chunk, max_length), userdata=start)
         self._queue.wait_all()
         return out
 
@@ -199,9 +209,10 @@ def openvino_encoder(
             ov.save_model(model, str(tmp / MODEL_FILE))
             (tmp / "key.json").write_text(json.dumps(key_parts, indent=2) + "\n")
         logger.info("exported %s to %s", config.label, folder)
-    compiled = core.compile_model(
-        str(folder / MODEL_FILE), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"}
-    )
+    properties = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    if config.int8:
+        properties["INFERENCE_PRECISION_HINT"] = INT8_PRECISION
+    compiled = core.compile_model(str(folder / MODEL_FILE), "CPU", properties)
     jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     return OpenVINOEncoder(compiled, encoder, folder, jobs=max(1, jobs))
 

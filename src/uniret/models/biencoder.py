@@ -219,6 +219,11 @@ class BiEncoder(nn.Module):
         inputs = self.passage_texts(titles, texts)
         return self._run(self.passage_encoder, inputs, self.config.passage_max_length, batch_size)
 
+    def passage_token_counts(self, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Tokens of each passage input, as :meth:`embed_passages` truncates it."""
+        inputs = self.passage_texts(titles, texts)
+        return self.passage_encoder.token_counts(inputs, self.config.passage_max_length)
+
 
 def device_of(module: nn.Module) -> torch.device:
     """Where a module's parameters live."""

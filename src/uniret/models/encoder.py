@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -147,6 +148,17 @@ class Encoder(nn.Module):
         return self.tokenizer(
             texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
         )
+
+    def token_counts(self, texts: list[str], max_length: int) -> np.ndarray:
+        """Tokens per text after truncation at ``max_length`` (special tokens included)."""
+        ids = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: Any
