@@ -5,10 +5,16 @@ their size, synthetic vectors drawn around real ones: a random real passage vect
 Gaussian noise, renormalised (``--noise`` sets the noise's share of the norm). Queries are the
 real kiltmini dev queries encoded with the same model. Each index type answers all queries in
 one batched call (all threads, best of ``--repeat``); overlap@k = |top-k ∩ exact top-k| / k,
-averaged; memory is the serialized index size.
+averaged; memory is the serialized index size (counted while streaming, never held twice).
+HNSW is swept over efSearch, IVF-PQ over nprobe and refinement; ``--types`` picks the
+families (a 5M-vector flat run needs about 16 GiB: the vectors and the index's copy).
 
     python benchmarks/bench_index_scale.py --embeddings runs/quickstart/shared/emb-base \\
         --sizes 38175,1000000
+    python benchmarks/bench_index_scale.py --embeddings runs/quickstart/shared/emb-base \\
+        --sizes 1000000 --types flat,hnsw
+    python benchmarks/bench_index_scale.py --embeddings runs/quickstart/shared/emb-base \\
+        --sizes 5000000 --types flat,sq8,ivfpq --repeat 1
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -45,13 +52,15 @@ def corpus(real: np.ndarray, size: int, noise: float, seed: int = 0) -> np.ndarr
 
 
 def configs(size: int) -> dict[str, IndexConfig]:
-    """Index builds per size; IVF-PQ is built once, refined with fp16, and swept over its
-    search-time knobs (nprobe, k_factor; k_factor 0 = the IVF-PQ ranking without refinement)."""
+    """Index builds per size (the shipped defaults); IVF-PQ is built once, refined with fp16,
+    and swept over its search-time knobs (nprobe, k_factor; k_factor 0 = the IVF-PQ ranking
+    without refinement); HNSW over efSearch."""
     nlist = max(64, min(4096, int(np.sqrt(size))))
     return {
         "flat": IndexConfig(),
         "fp16": IndexConfig(type=IndexType.FP16),
         "sq8": IndexConfig(type=IndexType.SQ8),
+        "hnsw": IndexConfig(type=IndexType.HNSW),
         "ivfpq": IndexConfig(
             type=IndexType.IVFPQ, nlist=nlist, pq_m=48, nprobe=32, refine="fp16", k_factor=4
         ),
@@ -59,23 +68,51 @@ def configs(size: int) -> dict[str, IndexConfig]:
 
 
 SWEEP = [(16, 0), (32, 0), (32, 4), (64, 4), (64, 8), (128, 8), (128, 16)]
+EF_SEARCH = [64, 128, 256, 512]
 
 
-def variants(name: str, index: faiss.Index) -> list[tuple[str, faiss.Index, int, int]]:
-    """``(label, index to search, nprobe, k_factor)``: the index itself, or for IVF-PQ one entry
-    per point of the sweep (k_factor 0: its base IVF-PQ, unrefined)."""
+def variants(name: str, index: faiss.Index) -> list[tuple[str, faiss.Index, Callable[[], None]]]:
+    """``(label, index to search, setting)``: the index itself, or one entry per point of a
+    sweep: IVF-PQ's (k_factor 0: its base IVF-PQ, unrefined) or HNSW's efSearch."""
+    if name == "hnsw":
+
+        def ef(value: int) -> Callable[[], None]:
+            return lambda: setattr(index.hnsw, "efSearch", value)
+
+        return [(f"hnsw efSearch {value}", index, ef(value)) for value in EF_SEARCH]
     if name != "ivfpq":
-        return [(name, index, 0, 0)]
+        return [(name, index, lambda: None)]
     base = faiss.downcast_index(index).base_index
+
+    def knobs(nprobe: int, k_factor: int) -> Callable[[], None]:
+        def apply() -> None:
+            faiss.extract_index_ivf(index).nprobe = nprobe
+            if k_factor:
+                faiss.downcast_index(index).k_factor = k_factor
+
+        return apply
+
     return [
         (
             f"ivfpq nprobe {nprobe}" + (f" + fp16 refine x{k_factor}" if k_factor else ""),
             index if k_factor else base,
-            nprobe,
-            k_factor,
+            knobs(nprobe, k_factor),
         )
         for nprobe, k_factor in SWEEP
     ]
+
+
+def serialized_mib(index: faiss.Index) -> float:
+    """Size of the index file, counted as FAISS streams it out (nothing kept)."""
+    total = 0
+
+    def count(chunk: bytes) -> int:
+        nonlocal total
+        total += len(chunk)
+        return len(chunk)
+
+    faiss.write_index(index, faiss.PyCallbackIOWriter(count))
+    return total / 2**20
 
 
 def main() -> None:
@@ -88,7 +125,14 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.5)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--types",
+        default="flat,fp16,sq8,ivfpq",
+        help="index families, comma-separated, among flat, fp16, sq8, hnsw, ivfpq (flat is "
+        "always built first: it gives the exact top-k)",
+    )
     args = parser.parse_args()
+    types = ["flat", *(t for t in args.types.split(",") if t != "flat")]
     emb = load_embeddings(args.embeddings)
     model = BiEncoder.from_pretrained(
         emb.meta["model"], BiEncoderConfig.from_dict(emb.meta["biencoder"])
@@ -103,16 +147,13 @@ def main() -> None:
         x = corpus(emb.vectors, size, args.noise)
         exact = None
         flat_qps = None
-        for kind, config in configs(size).items():
+        for kind in types:
             started = time.perf_counter()
-            built = build_faiss(x, config)
+            built = build_faiss(x, configs(size)[kind])
             build = time.perf_counter() - started
-            memory = faiss.serialize_index(built).nbytes / 2**20
-            for name, index, nprobe, k_factor in variants(kind, built):
-                if nprobe:
-                    faiss.extract_index_ivf(built).nprobe = nprobe
-                if k_factor:
-                    faiss.downcast_index(built).k_factor = k_factor
+            memory = serialized_mib(built)
+            for name, index, setting in variants(kind, built):
+                setting()
                 best = float("inf")
                 for _ in range(args.repeat):
                     started = time.perf_counter()
