@@ -49,11 +49,12 @@ ORDER = f"tokens-in-windows-of-{WINDOW_BATCHES}-batches"
 @dataclass(frozen=True)
 class EncodeConfig:
     """Corpus-encoding options: ``batch_size`` passages per forward pass, ``dtype`` of the
-    stored vectors (float32 or float16), ``checkpoint_every`` batches between progress saves."""
+    stored vectors (float32 or float16), ``checkpoint_every`` batches between progress saves
+    (default one ordering window: a save also ends a model call)."""
 
     batch_size: int = 64
     dtype: str = "float32"
-    checkpoint_every: int = 20
+    checkpoint_every: int = WINDOW_BATCHES
 
     def __post_init__(self) -> None:
         if self.dtype not in ("float32", "float16"):
