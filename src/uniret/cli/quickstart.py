@@ -81,11 +81,14 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     def on_event(kind: str, info: dict) -> None:
         if kind not in units:
             return
-        if kind not in bars:
+        done = info.get("step", info.get("done", 0))
+        if kind not in bars:  # made at the first report: its rate counts from there
             desc, unit = units[kind]
-            bars[kind] = tqdm(total=info.get("total"), desc=desc, unit=unit, disable=args.quiet)
+            bars[kind] = tqdm(
+                total=info.get("total"), initial=done, desc=desc, unit=unit, disable=args.quiet
+            )
         bar = bars[kind]
-        bar.n = info.get("step", info.get("done", 0))
+        bar.n = done
         if kind == "train":
             post = {"loss": f"{info['loss']:.3f}", "ex_s": f"{info['examples_per_s']:.1f}"}
             bar.set_postfix(post, refresh=False)
