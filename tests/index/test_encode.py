@@ -103,9 +103,20 @@ def test_multi_batch_calls_shards_and_resumption_give_the_same_bytes(
         encode_shard(model, "tiny", store, tmp_path / "three", shard=shard, num_shards=3,
                      config=config)  # fmt: skip
     assert load_embeddings(tmp_path / "three").vectors.tobytes() == emb.vectors.tobytes()
-    assert encode_shard(model, "tiny", store, tmp_path / "cut", config=config, stop_after=2) is None
+    # cut inside the second window (after batches 0-2, 3, 4): the first is not ordered again
+    assert encode_shard(model, "tiny", store, tmp_path / "cut", config=config, stop_after=5) is None
+    tokenized: list[int] = []
+    counts = model.passage_token_counts
+    monkeypatch.setattr(
+        model, "passage_token_counts", lambda t, x: tokenized.append(len(t)) or counts(t, x)
+    )
     resumed = encode_shard(model, "tiny", store, tmp_path / "cut", config=config)
     assert resumed is not None and resumed.read_bytes() == full.read_bytes()
+    assert sum(tokenized) == len(store) - 8
+    assert (tmp_path / "cut" / f"{shard_name(0, 1)}.ids.npy").read_bytes() == (
+        tmp_path / "full" / f"{shard_name(0, 1)}.ids.npy"
+    ).read_bytes()
+    assert not list((tmp_path / "cut").glob("*.partial*"))
 
 
 def test_missing_shard_and_mixed_models_are_refused(

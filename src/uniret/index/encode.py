@@ -76,28 +76,33 @@ def length_order(store: PassageStore) -> np.ndarray:
     return np.lexsort((np.arange(len(lengths)), -lengths)).astype(np.int64)
 
 
+def window_ids(
+    model: BiEncoder, store: PassageStore, order: np.ndarray, window: int, batch_size: int
+) -> np.ndarray:
+    """Passage ids of ordering window ``window`` (of :data:`WINDOW_BATCHES` batches) of the
+    character ``order``, by the model's token count, longest first (ties keep ``order``)."""
+    size = WINDOW_BATCHES * batch_size
+    ids = order[window * size : (window + 1) * size]
+    rows = store.table.take(ids)
+    counts = model.passage_token_counts(
+        rows.column("title").to_pylist(), rows.column("text").to_pylist()
+    )
+    return ids[np.argsort(-counts, kind="stable")]
+
+
 def shard_order(
     model: BiEncoder, store: PassageStore, batch_size: int, shard: int, num_shards: int
 ) -> np.ndarray:
     """Passage ids of shard ``shard`` of ``num_shards`` in encoding order: :func:`length_order`
-    cut into windows of :data:`WINDOW_BATCHES` batches, each window ordered by the model's token
-    count, longest first (ties keep the character order)."""
+    cut into windows, each ordered by :func:`window_ids`."""
     order = length_order(store)
     first, last = shard_batches(len(store), batch_size, shard, num_shards)
     start, stop = first * batch_size, min(last * batch_size, len(order))
-    if start >= stop:
-        return order[:0]
-    window = WINDOW_BATCHES * batch_size
-    low = start // window * window
-    parts = []
-    for begin in range(low, stop, window):
-        ids = order[begin : begin + window]
-        rows = store.table.take(ids)
-        counts = model.passage_token_counts(
-            rows.column("title").to_pylist(), rows.column("text").to_pylist()
-        )
-        parts.append(ids[np.argsort(-counts, kind="stable")])
-    return np.concatenate(parts)[start - low : stop - low]
+    size = WINDOW_BATCHES * batch_size
+    windows = range(start // size, -(-stop // size)) if start < stop else range(0)
+    parts = [window_ids(model, store, order, w, batch_size) for w in windows]
+    low = windows.start * size
+    return np.concatenate([order[:0], *parts])[start - low : stop - low]
 
 
 def shard_batches(total: int, batch_size: int, shard: int, num_shards: int) -> tuple[int, int]:
@@ -202,26 +207,35 @@ def _encode_shard(
         logger.info("%s already encoded", final)
         return final
 
+    # windows are ordered as they come (a resumed run tokenizes only what is left); their
+    # ids go to a memory-mapped file beside the vectors, saved with them
+    order = length_order(store)
     first, last = shard_batches(len(store), config.batch_size, shard, num_shards)
-    ids = shard_order(model, store, config.batch_size, shard, num_shards)
+    start = first * config.batch_size
+    count = max(0, min(last * config.batch_size, len(store)) - start)
     partial = out / f"{stem}.partial.npy"
+    partial_ids = out / f"{stem}.partial.ids.npy"
     progress_file = out / f"{stem}.progress.json"
     done_batches = 0
-    if partial.exists() and progress_file.exists():
+    if partial.exists() and partial_ids.exists() and progress_file.exists():
         state = read_json(progress_file)
         _check_same(state["meta"], meta, progress_file)
         done_batches = int(state["batches_done"])
         vectors = np.lib.format.open_memmap(partial, mode="r+")
+        ids = np.lib.format.open_memmap(partial_ids, mode="r+")
         logger.info("resuming %s at batch %d of %d", stem, done_batches, last - first)
     else:
         vectors = np.lib.format.open_memmap(
-            partial, mode="w+", dtype=np.dtype(config.dtype), shape=(len(ids), identity["dim"])
+            partial, mode="w+", dtype=np.dtype(config.dtype), shape=(count, identity["dim"])
         )
+        ids = np.lib.format.open_memmap(partial_ids, mode="w+", dtype=np.int64, shape=(count,))
     if progress is not None and done_batches:
-        progress(min(done_batches * config.batch_size, len(ids)))
+        progress(min(done_batches * config.batch_size, count))
 
     started = time.perf_counter()
     total = last - first
+    window_size = WINDOW_BATCHES * config.batch_size
+    ordered: tuple[int, np.ndarray] = (-1, order[:0])
     b = done_batches
     while b < total:
         # one call runs the batches up to the next window end, checkpoint or stop
@@ -230,7 +244,11 @@ def _encode_shard(
         if stop_after is not None:
             ends.append(done_batches + stop_after)
         finished = min(ends)
-        rows = slice(b * config.batch_size, min(finished * config.batch_size, len(ids)))
+        rows = slice(b * config.batch_size, min(finished * config.batch_size, count))
+        window, offset = divmod(start + rows.start, window_size)
+        if window != ordered[0]:  # a window may take several calls: order it once
+            ordered = (window, window_ids(model, store, order, window, config.batch_size))
+        ids[rows] = ordered[1][offset : offset + rows.stop - rows.start]
         passages = store.table.take(ids[rows])
         out_vectors = model.embed_passages(
             passages.column("title").to_pylist(),
@@ -245,16 +263,18 @@ def _encode_shard(
         )
         if stopping or finished % config.checkpoint_every == 0 or finished == total:
             vectors.flush()
+            ids.flush()
             write_json(progress_file, {"meta": meta, "batches_done": finished})
         if stopping:
             return None
         b = finished
     vectors.flush()
     del vectors
-    np.save(out / f"{stem}.ids.npy", ids)
+    np.save(out / f"{stem}.ids.npy", np.asarray(ids))
+    del ids
     meta.update(
         seconds=round(time.perf_counter() - started, 2),
-        count=len(ids),
+        count=count,
         versions={
             "uniret": __version__,
             "torch": torch.__version__,
@@ -264,6 +284,7 @@ def _encode_shard(
     write_json(out / f"{stem}.json", meta)
     os.replace(partial, final)
     progress_file.unlink(missing_ok=True)
+    partial_ids.unlink(missing_ok=True)
     return final
 
 
