@@ -82,6 +82,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         if kind not in units:
             return
         done = info.get("step", info.get("done", 0))
+        bar = bars.get(kind)
+        if bar is not None and (done < bar.n or info.get("total") != bar.total):
+            bars.pop(kind).close()  # a new run: a recipe's next encode or training stage
         if kind not in bars:  # made at the first report: its rate counts from there
             desc, unit = units[kind]
             bars[kind] = tqdm(
