@@ -3,6 +3,7 @@ invalidate when an input changes, and a cell killed midway reruns cleanly."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,19 @@ train = { mine_skip = 2 }
     trained = {n: read_json(work / "cells" / n / "model" / "train_log.json") for n in cells}
     assert trained["trex"]["examples_seen"] < trained["all"]["examples_seen"]
     assert not list((work / "cells").glob("*/model/train-examples.jsonl"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="needs openvino")
+def test_full_cells_reencode_on_the_experiments_backend(
+    tmp_path: Path, kilt_dir: Path, tiny_model: str
+) -> None:
+    """A cell that re-encodes the corpus with its own model does so on the experiment's backend,
+    like the base index."""
+    full = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
+    spec = _experiment(tmp_path, kilt_dir, tiny_model, full)
+    head = spec.read_text().split("[[cell]]")[0].replace("k = 5\n", 'k = 5\nbackend = "openvino"\n')
+    spec.write_text(head + '[[cell]]\nname = "full"\ntrain = {}\n')
+    work = tmp_path / "work"
+    _events(spec, work)
+    for index in (work / "shared" / "index-base", work / "cells" / "full" / "index"):
+        assert read_json(index / "meta.json")["encoder"]["backend"] == "openvino"

@@ -39,6 +39,7 @@ from uniret.experiments.shared import (
     build_shared,
     cache_key,
     code_digest,
+    corpus_encoder,
     file_digest,
     find_knowledge,
 )
@@ -414,14 +415,13 @@ class Runner:
         from uniret.corpus.store import PassageStore
         from uniret.index.dense import build_dense_index
         from uniret.index.encode import encode_shard
-        from uniret.models.biencoder import BiEncoder
 
         folder = self.cell_dir(cell)
         if (folder / "index").is_dir():
             return folder / "index"
         store = PassageStore(shared.passages)
-        encode_shard(
-            BiEncoder.from_pretrained(str(model_dir)).to(self.device),
+        encode_shard(  # on the experiment's backend, like the base index and the queries
+            corpus_encoder(str(model_dir), store, self.backend, self.device),
             str(model_dir),
             store,
             folder / "emb",

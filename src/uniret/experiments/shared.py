@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uniret.corpus.chunking import ChunkConfig
 from uniret.corpus.store import FORMAT as PASSAGES_FORMAT
@@ -26,6 +26,9 @@ from uniret.index.bm25 import BM25Config, build_bm25_index
 from uniret.index.meta import INDEX_FORMAT
 from uniret.io import open_binary, read_json, write_json
 from uniret.models.backends import BackendConfig
+
+if TYPE_CHECKING:
+    from uniret.models.biencoder import BiEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,20 @@ def build_shared(
     return Shared(passages, bm25, index)
 
 
+def corpus_encoder(
+    model: str, store: PassageStore, backend: BackendConfig | None, device: str
+) -> BiEncoder:
+    """``model`` loaded on ``device`` to encode ``store``, on ``backend`` when that is not
+    PyTorch (int8 calibrated on the store's passages)."""
+    from uniret.index.encode import calibration_texts
+    from uniret.models.biencoder import BiEncoder
+
+    encoder = BiEncoder.from_pretrained(model).to(device)
+    if backend is not None and backend.label != "torch":
+        encoder.use_backend(backend, lambda n: calibration_texts(store, encoder, n))
+    return encoder
+
+
 def _encode_base(
     store: PassageStore,
     work: Path,
@@ -173,13 +190,11 @@ def _encode_base(
 ) -> None:
     """Encode the corpus with the base model (resumable) and build an exact FAISS index."""
     from uniret.index.dense import build_dense_index
-    from uniret.index.encode import EncodeConfig, calibration_texts, encode_shard
-    from uniret.models.biencoder import BiEncoder
+    from uniret.index.encode import EncodeConfig, encode_shard
 
-    model = BiEncoder.from_pretrained(base_model).to(device)
+    model = corpus_encoder(base_model, store, backend, device)
     embeddings = work / "emb-base"
     if backend is not None and backend.label != "torch":
-        model.use_backend(backend, lambda n: calibration_texts(store, model, n))
         embeddings = work / f"emb-base-{backend.label}"
     encode_shard(
         model,
