@@ -90,21 +90,6 @@ def window_ids(
     return ids[np.argsort(-counts, kind="stable")]
 
 
-def shard_order(
-    model: BiEncoder, store: PassageStore, batch_size: int, shard: int, num_shards: int
-) -> np.ndarray:
-    """Passage ids of shard ``shard`` of ``num_shards`` in encoding order: :func:`length_order`
-    cut into windows, each ordered by :func:`window_ids`."""
-    order = length_order(store)
-    first, last = shard_batches(len(store), batch_size, shard, num_shards)
-    start, stop = first * batch_size, min(last * batch_size, len(order))
-    size = WINDOW_BATCHES * batch_size
-    windows = range(start // size, -(-stop // size)) if start < stop else range(0)
-    parts = [window_ids(model, store, order, w, batch_size) for w in windows]
-    low = windows.start * size
-    return np.concatenate([order[:0], *parts])[start - low : stop - low]
-
-
 def shard_batches(total: int, batch_size: int, shard: int, num_shards: int) -> tuple[int, int]:
     """The global batch range ``[first, last)`` of shard ``shard``."""
     if not 0 <= shard < num_shards:
