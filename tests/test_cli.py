@@ -206,13 +206,22 @@ labels = {{ study = "main", system = "BM25 + universal" }}
     )
     work = tmp_path / "work"
     argv = ["-q", "quickstart", "--data", str(kilt_dir), "--work", str(work), "--k", "5"]
-    assert main([*argv, "--model", tiny_model, "--recipe", str(recipe)]) == 0
+    argv += ["--model", tiny_model, "--recipe", str(recipe)]
+    assert main([*argv, "--only", "nothing"]) == 2
+    assert "matches no cell" in capsys.readouterr().err and not work.exists()
+    # --only: that cell and the cells it builds on, nothing else
+    assert main([*argv, "--only", "mixed"]) == 0
+    first = json.loads((work / "results.json").read_text())["cells"]
+    assert sorted(first) == ["mixed", "round1"]
+    capsys.readouterr()
+    assert main(argv) == 0
     out = capsys.readouterr().out
     for column in ("BM25 + base", "round 1", "mixed", "universal", "BM25 + universal"):
         assert f" {column} |" in out
     assert "multi-task (query side)" not in out
     results = json.loads((work / "results.json").read_text())
     assert results["cells"]["round1"]["train"]["config"]["mode"] == "full"
+    assert results["cells"]["mixed"]["finished"] == first["mixed"]["finished"]  # cached
     assert results["cells"]["universal"]["train"]["config"]["mode"] == "query_side"
     # the interpolated model has its own weights and its own re-encoded index
     cells = work / "cells"

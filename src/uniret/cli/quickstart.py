@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -51,6 +52,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_config_overrides(p, "training-config")
     only.add_argument("--no-train", action="store_true", help="stop after the zero-shot systems")
     only.add_argument("--bm25-only", action="store_true", help="BM25 only (no model, no encoding)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="SEL",
+        help="run only the cells with these names (globs) or tags and the cells they build on, "
+        "e.g. --recipe experiments/universal-gpu.toml --only 'loo-*': several processes can "
+        "share one GPU, each with its own --work",
+    )
     add_backend(p, "passages and queries (training stays on PyTorch)")
     p.set_defaults(func=cmd_quickstart)
 
@@ -75,6 +84,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         backend=backend_config(args).label,
         recipe=args.recipe,
     )
+    runner = Runner(spec, args.work, lambda kind, info: on_event(kind, info))
+    if args.only and not runner.plan(args.only):
+        print(f"error: --only {' '.join(args.only)} matches no cell", file=sys.stderr)
+        return 2
     bars: dict[str, tqdm] = {}
     units = {"encode": ("encode corpus", " passages"), "train": ("train", " steps")}
 
@@ -98,7 +111,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         bar.refresh()
 
     with work_folder(args.work):
-        results = Runner(spec, args.work, on_event).run()
+        results = runner.run(args.only or ())
     for bar in bars.values():
         bar.close()
     print(f"\n{args.data} [{args.split}], page-level R-precision (%):\n")
