@@ -89,3 +89,35 @@ def test_opt_in_cells_run_only_when_picked(tmp_path: Path, kilt_dir: Path) -> No
     spec = load_experiment(path)
     assert [c.name for c in spec.select([])] == ["bm25"]
     assert [c.name for c in spec.select(["full"])] == ["slow"]
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "configs/universal-kiltmini.toml",
+        "configs/universal-kiltmini-gpu.toml",
+        "experiments/universal-gpu.toml",
+        "experiments/universal-loo.toml",
+        "experiments/universal-search.toml",
+    ],
+)
+def test_shipped_recipes_load_and_every_training_cell_makes_a_valid_config(
+    recipe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uniret.config import build_config
+    from uniret.defaults import DEFAULT_DATA
+    from uniret.experiments.runner import train_settings
+    from uniret.experiments.spec import quickstart_experiment
+    from uniret.training.config import TrainConfig
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # their paths are the repository's
+    spec = quickstart_experiment(DEFAULT_DATA, recipe=recipe)
+    names = [c.name for c in spec.cells]
+    assert len(names) == len(set(names)) > 3
+    trains = [c for c in spec.cells if c.trains]
+    assert trains
+    for cell in trains:
+        # the runner adds the work folder's indexes
+        data = {**train_settings(spec, cell), "index": "base-index", "bm25_index": "bm25-index"}
+        config = build_config(TrainConfig, data, {}, cell.name)
+        assert config.epochs >= 1 and config.mode in ("full", "query_side")
