@@ -84,10 +84,6 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         backend=backend_config(args).label,
         recipe=args.recipe,
     )
-    runner = Runner(spec, args.work, lambda kind, info: on_event(kind, info))
-    if args.only and not runner.plan(args.only):
-        print(f"error: --only {' '.join(args.only)} matches no cell", file=sys.stderr)
-        return 2
     bars: dict[str, tqdm] = {}
     units = {"encode": ("encode corpus", " passages"), "train": ("train", " steps")}
 
@@ -110,6 +106,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             bar.set_postfix(post, refresh=False)
         bar.refresh()
 
+    runner = Runner(spec, args.work, on_event)
+    if args.only and not runner.plan(args.only):
+        print(f"error: --only {' '.join(args.only)} matches no cell", file=sys.stderr)
+        return 2
     with work_folder(args.work):
         results = runner.run(args.only or ())
     for bar in bars.values():
