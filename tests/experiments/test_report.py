@@ -159,3 +159,50 @@ def test_zero_shot_counts_significant_wins(results: dict) -> None:
     loo["per_query"]["Rprec"] = [1, 0, 0, 0]  # ahead, within noise
     line = next(x for x in report.claims(results) if x.startswith("- Zero-shot"))
     assert "on 1 of 1 held-out tasks, significantly on 0; significantly behind on 0" in line
+
+
+def _split(results: dict, names: list[str]) -> dict:
+    return {**results, "cells": {n: results["cells"][n] for n in names}}
+
+
+def test_merge_results_keeps_every_cell_once_in_first_seen_order(results: dict) -> None:
+    a = _split(results, ["bm25", "single-a", "multitask"])
+    b = _split(results, ["bm25", "single-b", "loo-a"])
+    merged = report.merge_results([("a/results.json", a), ("b/results.json", b)])
+    assert list(merged["cells"]) == ["bm25", "single-a", "multitask", "single-b", "loo-a"]
+    assert merged["cells"]["single-b"] == results["cells"]["single-b"]
+    assert merged["cells_declared"] == results["cells_declared"]
+    assert report.main_table(merged) == report.main_table(_split(results, list(merged["cells"])))
+
+
+def test_merge_results_refuses_other_keys_and_other_experiments(results: dict) -> None:
+    from uniret.errors import InputError
+
+    a = _split(results, ["bm25", "single-a"])
+    b = _split(results, ["bm25"])
+    b["cells"]["bm25"] = {**b["cells"]["bm25"], "key": "0000"}
+    with pytest.raises(InputError, match=r"b\.json.*cells\.bm25\.key.*0000 here"):
+        report.merge_results([("a.json", a), ("b.json", b)])
+    other = {**_split(results, ["single-b"]), "split": "test"}
+    with pytest.raises(InputError, match=r"field 'split'.*not the same experiment"):
+        report.merge_results([("a.json", a), ("c.json", other)])
+
+
+def test_experiment_merge_command(results: dict, tmp_path: Path, capsys) -> None:
+    from uniret.cli import main
+
+    for name, cells in (("w1", ["bm25", "single-a"]), ("w2", ["bm25", "fs-a-mt-s0"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_split(results, cells)))
+    runs = [str(tmp_path / "w1"), str(tmp_path / "w2" / "results.json")]
+    out = tmp_path / "merged"
+    assert main(["experiment", "merge", *runs, "--out", str(out)]) == 0
+    assert "3 cells from 2 runs" in capsys.readouterr().out
+    merged = read_json(out / "results.json")
+    assert merged["cells"] == _split(results, ["bm25", "single-a", "fs-a-mt-s0"])["cells"]
+    # an existing merge is not replaced unless asked
+    assert main(["experiment", "merge", *runs, "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["-q", "experiment", "merge", runs[0], "--out", str(out), "--overwrite"]) == 0
+    assert list(read_json(out / "results.json")["cells"]) == ["bm25", "single-a"]
+    assert main(["experiment", "merge", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2

@@ -54,6 +54,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "one recorded in results.json (default: keep the recorded one)",
     )
     p.set_defaults(func=cmd_experiment_report)
+    p = experiment.add_parser(
+        "merge",
+        help="one results.json from the work folders of several runs of an experiment",
+        description="Merge the results.json of work folders that ran different cells of the "
+        "same experiment file (e.g. several processes on one GPU, each `--only` some cells, "
+        "each with its own --out/--work) into OUT/results.json, for `experiment report`. "
+        "Every cell once; a cell found in several folders must have the same key in each.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="work folders (or results.json files)")
+    p.add_argument("--out", required=True, help="folder for the merged results.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/results.json")
+    p.set_defaults(func=cmd_experiment_merge)
 
 
 def cmd_experiment_run(args: argparse.Namespace) -> int:
@@ -128,6 +140,27 @@ def _experiment_report(args: argparse.Namespace, results: dict) -> int:
     written = write_report(results, Path(args.out), publish=args.publish)
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_experiment_merge(args: argparse.Namespace) -> int:
+    from uniret.errors import InputError
+    from uniret.experiments.report import merge_results
+    from uniret.experiments.runner import RESULTS_FILE, write_results
+    from uniret.io import read_json
+
+    out = Path(args.out) / RESULTS_FILE
+    if out.exists() and not args.overwrite:
+        raise InputError(out, None, None, "exists (--overwrite replaces it)")
+    paths = [Path(r) / RESULTS_FILE if Path(r).is_dir() else Path(r) for r in args.runs]
+    for path in paths:
+        if not path.is_file():
+            raise InputError(path, None, None, "no such results file")
+    merged = merge_results([(path, read_json(path)) for path in paths])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_results(out, merged)
+    if not args.quiet:
+        print(f"{len(merged['cells'])} cells from {len(paths)} runs -> {out}")
     return 0
 
 

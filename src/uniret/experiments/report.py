@@ -28,6 +28,56 @@ logger = logging.getLogger(__name__)
 Results = dict[str, Any]
 
 
+# ---------------------------------------------------------------- merging runs
+MERGE_SAME = ("experiment", "file", "data_dir", "split")
+
+
+def merge_results(runs: Sequence[tuple[str | Path, Results]]) -> Results:
+    """One results file from the ``results.json`` of several work folders of the same
+    experiment (e.g. processes that ran different cells with ``--only``): every cell once, in
+    the order first seen. A cell in several runs must have the same key there (same config,
+    code and inputs); the first run's record is kept."""
+    from uniret.errors import InputError
+
+    if not runs:
+        raise ValueError("nothing to merge")
+    first_path, first = runs[0]
+    merged = {k: v for k, v in first.items() if k != "cells"}
+    cells: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    declared = list(first.get("cells_declared", []))
+    for path, results in runs:
+        for field in MERGE_SAME:
+            if results.get(field) != first.get(field):
+                raise InputError(
+                    path,
+                    None,
+                    field,
+                    f"{results.get(field)!r} here, {first.get(field)!r} in "
+                    f"{first_path}: not the same experiment",
+                )
+        for name in results.get("cells_declared", []):
+            if name not in declared:
+                declared.append(name)
+        for name, record in results.get("cells", {}).items():
+            if name in cells:
+                if record.get("key") != cells[name].get("key"):
+                    raise InputError(
+                        path,
+                        None,
+                        f"cells.{name}.key",
+                        f"{record.get('key')} here, "
+                        f"{cells[name].get('key')} in {seen[name]}: the cell ran with other "
+                        "settings, code or data",
+                    )
+                continue
+            cells[name] = record
+            seen[name] = str(path)
+    merged["cells_declared"] = declared
+    merged["cells"] = cells
+    return merged
+
+
 # ---------------------------------------------------------------- selecting cells
 def main_seed_runs(results: Results) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """``system -> task -> [per-seed result]`` of the main study, systems in file order (a
