@@ -1,4 +1,4 @@
-"""``uniret experiment run|report``: the experiment matrix, its tables and plots."""
+"""``uniret experiment run|report|merge``: the experiment matrix, its tables and plots."""
 
 from __future__ import annotations
 
