@@ -20,6 +20,7 @@ from uniret.index.bm25 import build_bm25_index
 from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
 from uniret.models.biencoder import BiEncoder
+from uniret.models.encoder import ModelError
 from uniret.retrieval.dense import DenseRetriever
 from uniret.training.config import TrainConfig, TrainMode
 from uniret.training.data import load_examples
@@ -169,6 +170,21 @@ def test_full_mode_with_bm25_negatives(setup: dict[str, str], tmp_path: Path) ->
         )
     ]
     assert any(moved)
+
+
+def test_freeze_layers_keeps_embeddings_and_lower_layers(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    train(_full(setup, freeze_layers=1), tmp_path / "f1")
+    before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    after = load_file(str(tmp_path / "f1" / "passage" / "model.safetensors"))
+    frozen = [k for k in before if k.startswith("embeddings.") or ".layer.0." in k]
+    upper = [k for k in before if ".layer.1." in k]
+    assert frozen and upper
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in upper)
+    with pytest.raises(ModelError, match=r"freeze_layers must be within \[0, 2\], got 3"):
+        train(_full(setup, freeze_layers=3), tmp_path / "f3")
 
 
 def _free_port() -> int:

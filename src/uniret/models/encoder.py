@@ -133,6 +133,19 @@ class Encoder(nn.Module):
             name_or_path,
         )
 
+    def freeze_lower(self, layers: int) -> None:
+        """Keep the token embeddings and the lowest ``layers`` transformer layers at their
+        current weights (no gradients): fine-tuning then moves the upper layers only."""
+        stack = _layer_stack(self.backbone)
+        if not 0 <= layers <= len(stack):
+            raise ModelError(f"freeze_layers must be within [0, {len(stack)}], got {layers}")
+        embeddings = getattr(self.backbone, "embeddings", None)
+        if not isinstance(embeddings, nn.Module):
+            embeddings = self.backbone.get_input_embeddings()
+        embeddings.requires_grad_(False)
+        for layer in stack[:layers]:
+            layer.requires_grad_(False)
+
     @property
     def dim(self) -> int:
         """Size of the output vectors."""
@@ -188,3 +201,13 @@ class Encoder(nn.Module):
         self.backbone.save_pretrained(str(target), safe_serialization=True)
         self.tokenizer.save_pretrained(str(target))
         (target / ENCODER_FILE).write_text(json.dumps(self.settings(), indent=2) + "\n")
+
+
+def _layer_stack(backbone: nn.Module) -> nn.ModuleList:
+    """The backbone's transformer layers, bottom first: the ``nn.ModuleList`` holding
+    ``config.num_hidden_layers`` modules (``encoder.layer`` in BERT-like models)."""
+    count = getattr(getattr(backbone, "config", None), "num_hidden_layers", None)
+    for module in backbone.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise ModelError(f"cannot find the {count} transformer layers of {type(backbone).__name__}")

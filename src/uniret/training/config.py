@@ -56,6 +56,10 @@ class TrainConfig:
     (`uniret retrieve` output, e.g. BM25 fused with the ``init`` model); its top
     ``distill_depth`` passages per query become soft targets at temperature
     ``distill_temperature``, weighted ``distill_weight`` (see ``loss.DistillationLoss``).
+
+    ``freeze_layers``: every trained tower keeps its token embeddings and its lowest N
+    transformer layers at their starting weights (full mode: a passage tower that moves less
+    away from what the base model knew about tasks it is not trained on).
     """
 
     data_dir: str = DEFAULT_DATA
@@ -86,6 +90,7 @@ class TrainConfig:
     epochs: int = 2
     batch_size: int = 32
     lr: float = 2e-5
+    freeze_layers: int = 0
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -141,5 +146,7 @@ class TrainConfig:
             raise ValueError(
                 "distill_depth must be >= 2, distill_temperature > 0 and distill_weight >= 0"
             )
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:
             raise ValueError("batch_size, epochs and grad_accum must be >= 1")

@@ -126,6 +126,12 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
         )
     if config.init:
         start_from(model, BiEncoder.from_pretrained(config.init), config.mode is TrainMode.FULL)
+    if config.freeze_layers:
+        trained = list(model.query_encoders.values())
+        if config.mode is TrainMode.FULL:
+            trained.append(model.passage_encoder)
+        for encoder in trained:
+            encoder.freeze_lower(config.freeze_layers)
     return model
 
 
