@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -107,9 +106,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         bar.refresh()
 
     runner = Runner(spec, args.work, on_event)
-    if args.only and not runner.plan(args.only):
-        print(f"error: --only {' '.join(args.only)} matches no cell", file=sys.stderr)
-        return 2
+    runner.plan(args.only)  # an --only that picks no cell fails here, before anything is written
     with work_folder(args.work):
         results = runner.run(args.only or ())
     for bar in bars.values():

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uniret.config import build_config, config_to_dict, load_mapping
+from uniret.errors import UniretError
 from uniret.evaluation.evaluate import EvalConfig, evaluate_file
 from uniret.experiments.shared import (
     STEP_FILE,
@@ -202,8 +203,11 @@ class Runner:
         return "stale" if (self.cell_dir(cell) / CELL_FILE).is_file() else "new"
 
     def plan(self, only: Sequence[str] = ()) -> list[CellSpec]:
-        """The selected cells plus the cells they build on, in file order."""
+        """The selected cells plus the cells they build on, in file order (an ``only`` that
+        picks no cell is an error, not an empty plan)."""
         wanted = {c.name for c in self.spec.select(only)}
+        if only and not wanted:
+            raise UniretError(f"--only {' '.join(only)} matches no cell of {self.spec.path}")
         stack = list(wanted)
         while stack:
             for dep in self.spec.cell(stack.pop()).depends_on:

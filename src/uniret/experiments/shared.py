@@ -193,9 +193,8 @@ def _encode_base(
     from uniret.index.encode import EncodeConfig, encode_shard
 
     model = corpus_encoder(base_model, store, backend, device)
-    embeddings = work / "emb-base"
-    if backend is not None and backend.label != "torch":
-        embeddings = work / f"emb-base-{backend.label}"
+    label = model.backend.label
+    embeddings = work / ("emb-base" if label == "torch" else f"emb-base-{label}")
     encode_shard(
         model,
         base_model,
