@@ -107,6 +107,27 @@ def test_run_writes_results_then_reruns_from_cache(experiment: Path, tmp_path: P
     assert second["cells"] == results["cells"]
 
 
+def test_a_cell_whose_dropped_model_is_needed_later_reruns(
+    experiment: Path, tmp_path: Path
+) -> None:
+    """A model no cell built on is dropped; once a new cell of the file starts from it, its
+    cell trains again instead of handing the new cell a folder without weights."""
+    text = experiment.read_text()
+    experiment.write_text(text[: text.index('[[cell]]\nname = "fewshot-')])
+    work = tmp_path / "work"
+    _events(experiment, work)
+    assert not (work / "cells" / "multitask" / "model" / "passage").exists()
+    experiment.write_text(text)
+    events, results = _events(experiment, work)
+    assert events == [
+        ("cached", "bm25"),
+        ("cached", "base"),
+        ("start", "multitask"),
+        ("start", "fewshot-trex-k1"),
+    ]
+    assert set(results["cells"]["fewshot-trex-k1"]["results"]) == {"trex"}
+
+
 def test_cache_key_changes_when_any_input_changes(
     experiment: Path, tmp_path: Path, kilt_dir: Path, tiny_model: str
 ) -> None:

@@ -189,8 +189,11 @@ class Runner:
         record = read_json(path)
         if record.get("key") != self.key(cell):
             return None
-        if cell.name in self.keeps_model and not (self.cell_dir(cell) / "model").is_dir():
-            return None
+        if (
+            cell.name in self.keeps_model
+            and not (self.cell_dir(cell) / "model" / "passage").is_dir()
+        ):
+            return None  # another cell builds on its model, whose weights were dropped
         return record
 
     def status(self, cell: CellSpec) -> str:
