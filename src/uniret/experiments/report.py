@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from uniret.errors import InputError
 from uniret.evaluation.significance import Interval, paired_bootstrap
 from uniret.evaluation.tables import MACRO, macro_mean, markdown_table, pct
 
@@ -37,8 +38,6 @@ def merge_results(runs: Sequence[tuple[str | Path, Results]]) -> Results:
     experiment (e.g. processes that ran different cells with ``--only``): every cell once, in
     the order first seen. A cell in several runs must have the same key there (same config,
     code and inputs); the first run's record is kept."""
-    from uniret.errors import InputError
-
     if not runs:
         raise ValueError("nothing to merge")
     first_path, first = runs[0]

@@ -189,10 +189,7 @@ class Runner:
         record = read_json(path)
         if record.get("key") != self.key(cell):
             return None
-        if (
-            cell.name in self.keeps_model
-            and not (self.cell_dir(cell) / "model" / "passage").is_dir()
-        ):
+        if cell.name in self.keeps_model and not _has_weights(self.cell_dir(cell) / "model"):
             return None  # another cell builds on its model, whose weights were dropped
         return record
 
@@ -288,7 +285,7 @@ class Runner:
         record["commit"], record["code"] = self.commit, self.code
         record["machine"] = machine()
         self._tidy(cell, folder)
-        if bundle.model is None or (Path(bundle.model) / "passage").is_dir():  # weights kept
+        if bundle.model is None or _has_weights(Path(bundle.model)):
             bundle.save(self.work / RETRIEVERS_DIR / f"{cell.name}.json")
         write_json(folder / CELL_FILE, record)
         started.unlink()
@@ -409,7 +406,7 @@ class Runner:
         from uniret.models.merge import interpolate_with_base
 
         out = self.cell_dir(cell) / "model"
-        if not (out / "passage").is_dir():
+        if not _has_weights(out):
             base = BiEncoder.from_pretrained(self.spec.base_model).passage_encoder
             model = interpolate_with_base(
                 BiEncoder.from_pretrained(str(source)), base, cell.base_weight
@@ -523,3 +520,9 @@ def write_results(path: str | Path, results: dict[str, Any]) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _has_weights(model_dir: Path) -> bool:
+    """Whether a cell's model folder still holds its weights (``BiEncoder.save`` writes the
+    ``passage`` tower's folder; ``Runner._tidy`` drops it from models no cell builds on)."""
+    return (model_dir / "passage").is_dir()
