@@ -13,6 +13,7 @@ from uniret.training.loss import (
     CorpusSoftmaxLoss,
     DistillationLoss,
     InBatchSoftmaxLoss,
+    anchor_kl,
     gold_page_mask,
     in_batch_softmax_loss,
     page_siblings,
@@ -93,6 +94,44 @@ def test_passages_of_a_querys_gold_pages_are_not_its_negatives() -> None:
     assert plain(q, batch, 0, 0).item() == pytest.approx(
         ((lse(s0) - s0[0]) + (lse(s1) - s1[1])) / 2, rel=1e-6
     )
+
+
+def test_anchor_kl_by_hand_and_masked_columns_left_out() -> None:
+    reference = torch.tensor([[0.0, math.log(3.0)], [1.0, 1.0]])  # q0: [1/4, 3/4]; q1: [1/2, 1/2]
+    scores = torch.tensor([[0.0, 0.0], [1.0, 1.0]])  # q0: [1/2, 1/2]; q1 unchanged
+    want = (0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)) / 2
+    assert anchor_kl(scores, reference).item() == pytest.approx(want, rel=1e-6)
+    assert anchor_kl(reference, reference).item() == pytest.approx(0.0, abs=1e-7)
+    # a masked column is out of both distributions, whatever its scores
+    wide = torch.cat([scores, torch.tensor([[5.0], [-3.0]])], 1)
+    wide_ref = torch.cat([reference, torch.tensor([[-2.0], [7.0]])], 1)
+    mask = torch.tensor([[False, False, True], [False, False, True]])
+    assert anchor_kl(wide, wide_ref, mask).item() == pytest.approx(want, rel=1e-6)
+    assert anchor_kl(wide, wide_ref).item() > want
+
+
+def test_in_batch_loss_adds_the_weighted_anchor_term() -> None:
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+    frozen = lambda ids: (rows[torch.tensor(ids)], 0)  # noqa: E731
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
+    batch = [_example((0,), (3,)), _example((1,), (2,))]
+    ref_q = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    moved = lambda b, ids: (ref_q, rows[torch.tensor(ids)])  # noqa: E731
+    same = lambda b, ids: (q.detach(), rows[torch.tensor(ids)])  # noqa: E731
+    plain = InBatchSoftmaxLoss(frozen, 4, hard_negatives=1, scale=2.0, seed=0)(q, batch, 0, 0)
+    anchored = InBatchSoftmaxLoss(
+        frozen, 4, hard_negatives=1, scale=2.0, seed=0, anchor=moved, anchor_weight=0.5
+    )(q, batch, 0, 0)
+    p = rows[torch.tensor([0, 1, 3, 2])]
+    drift = anchor_kl(2.0 * q @ p.T, 2.0 * ref_q @ p.T)
+    assert drift.item() > 0
+    assert anchored.item() == pytest.approx(plain.item() + 0.5 * drift.item(), rel=1e-6)
+    unmoved = InBatchSoftmaxLoss(
+        frozen, 4, hard_negatives=1, scale=2.0, seed=0, anchor=same, anchor_weight=0.5
+    )(q, batch, 0, 0)
+    assert unmoved.item() == pytest.approx(plain.item(), rel=1e-6)
+    anchored.backward()  # gradients reach the trained queries, none the reference
+    assert q.grad is not None and torch.isfinite(q.grad).all()
 
 
 TASKS = ["a"] * 600 + ["b"] * 300 + ["c"] * 100  # sizes 600 / 300 / 100

@@ -187,6 +187,44 @@ def test_freeze_layers_keeps_embeddings_and_lower_layers(
         train(_full(setup, freeze_layers=3), tmp_path / "f3")
 
 
+def _drift(setup: dict[str, str], trained: Path) -> float:
+    """Mean anchor_kl of the trained model's scores from the base model's, each training
+    query against the positives and negatives of every training query."""
+    from uniret.training.loss import anchor_kl
+
+    examples = load_examples(trained / "train-examples.jsonl")
+    store = PassageStore(setup["passages"])
+    ids = sorted({p for e in examples for p in (*e.positives, *e.negatives)})
+    passages = store.get_many(ids)
+
+    def scores(model: BiEncoder) -> torch.Tensor:
+        p = torch.from_numpy(
+            model.embed_passages([p.title for p in passages], [p.text for p in passages])
+        )
+        q = torch.from_numpy(model.embed_queries([e.query for e in examples]))
+        return 20.0 * q @ p.T
+
+    base = scores(BiEncoder.from_pretrained(setup["base"]))
+    return anchor_kl(scores(BiEncoder.from_pretrained(str(trained))), base).item()
+
+
+def test_anchor_keeps_scores_near_the_starting_model_and_resumes_exactly(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    config = _full(setup, anchor_weight=10.0, epochs=10)
+    train(_full(setup, epochs=10), tmp_path / "free")
+    train(config, tmp_path / "anchored")
+    assert _drift(setup, tmp_path / "anchored") < 0.25 * _drift(setup, tmp_path / "free")
+    # the reference stays the starting model when a stopped run resumes from its checkpoint
+    Trainer(config, tmp_path / "cut").run(stop_after_steps=2)
+    Trainer(config, tmp_path / "cut").run(resume=True)
+    a, b = _weights(tmp_path / "anchored"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and a
+    assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
+    with pytest.raises(ValueError, match="anchor_weight needs full mode"):
+        _query_side(setup, anchor_weight=1.0)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

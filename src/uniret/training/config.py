@@ -60,6 +60,11 @@ class TrainConfig:
     ``freeze_layers``: every trained tower keeps its token embeddings and its lowest N
     transformer layers at their starting weights (full mode: a passage tower that moves less
     away from what the base model knew about tasks it is not trained on).
+
+    ``anchor_weight`` λ (full mode): adds ``λ · KL`` between the starting model's and the trained
+    model's score distributions over each batch's passages (``loss.anchor_kl``), so the
+    towers learn the trained tasks while scoring like the model they started from elsewhere;
+    costs a forward pass of a frozen copy per step.
     """
 
     data_dir: str = DEFAULT_DATA
@@ -91,6 +96,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 2e-5
     freeze_layers: int = 0
+    anchor_weight: float = 0.0
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -146,6 +152,10 @@ class TrainConfig:
             raise ValueError(
                 "distill_depth must be >= 2, distill_temperature > 0 and distill_weight >= 0"
             )
+        if self.anchor_weight < 0:
+            raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
+        if self.anchor_weight and self.mode is not TrainMode.FULL:
+            raise ValueError("anchor_weight needs full mode (query side: the passages are frozen)")
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:

@@ -22,6 +22,11 @@ PageOf = Callable[[Sequence[int]], Sequence[str] | np.ndarray]
 """Passage ids -> the id of each one's page."""
 
 
+Reference = Callable[[Sequence[TrainExample], list[int]], tuple[torch.Tensor, torch.Tensor]]
+"""(batch, passage ids) -> a reference model's vectors of the batch's queries and of every
+passage of the global batch (the rows :data:`PassageVectors` gives), without gradients."""
+
+
 def in_batch_softmax_loss(
     queries: torch.Tensor,
     passages: torch.Tensor,
@@ -39,6 +44,23 @@ def in_batch_softmax_loss(
     if mask is not None:
         scores = scores.masked_fill(mask, float("-inf"))
     return F.cross_entropy(scores, targets)
+
+
+def anchor_kl(
+    scores: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """How far query i's scores over the batch moved from a reference model's:
+    ``mean_i KL(softmax(r_i) ‖ softmax(s_i))``, over the passages j ∉ ``M_i`` (``mask[i, j]``
+    true leaves passage j out of both distributions)."""
+    if mask is not None:  # a finite floor: exp underflows to 0, and no -inf - -inf = nan
+        scores = scores.masked_fill(mask, -1e4)
+        reference = reference.masked_fill(mask, -1e4)
+    return F.kl_div(
+        F.log_softmax(scores.float(), -1),
+        F.log_softmax(reference.float(), -1),
+        log_target=True,
+        reduction="batchmean",
+    )
 
 
 def gold_page_mask(
@@ -86,7 +108,13 @@ class InBatchSoftmaxLoss(nn.Module):
     the batch (random passages fill in where it has too few). Passage vectors come from
     ``passages``: encoded by the trained passage tower (full mode, gathered across ranks) or
     rows of frozen vectors. With ``page_of``, a batch passage from one of a query's gold
-    pages is not one of its negatives (:func:`gold_page_mask`)."""
+    pages is not one of its negatives (:func:`gold_page_mask`).
+
+    With ``anchor`` (a frozen copy of the starting model) and ``anchor_weight`` λ > 0:
+    ``loss + λ · anchor_kl(s · Q·Pᵀ, s · Q̄·P̄ᵀ)``, the in-batch score distributions kept near
+    the starting model's (:func:`anchor_kl`; ``Q̄``, ``P̄`` its vectors of the same queries
+    and passages): what the base model knew about tasks outside the training mix is pulled
+    on, not only the trained tasks' positives."""
 
     def __init__(
         self,
@@ -98,6 +126,8 @@ class InBatchSoftmaxLoss(nn.Module):
         rank: int = 0,
         random_positive: bool = False,
         page_of: PageOf | None = None,
+        anchor: Reference | None = None,
+        anchor_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.passages = passages
@@ -108,6 +138,8 @@ class InBatchSoftmaxLoss(nn.Module):
         self.rank = rank
         self.random_positive = random_positive
         self.page_of = page_of
+        self.anchor = anchor
+        self.anchor_weight = anchor_weight
 
     def batch_passages(self, batch: Sequence[TrainExample], epoch: int, step: int) -> list[int]:
         """Each query's positive, then its hard negatives (deterministic per step)."""
@@ -128,7 +160,14 @@ class InBatchSoftmaxLoss(nn.Module):
             rows = ids if len(vectors) == len(ids) else gather_ids(ids, queries.device)
             mask = gold_page_mask(batch, rows, targets.tolist(), self.page_of)
             mask = mask.to(queries.device)
-        return in_batch_softmax_loss(queries, vectors, targets, self.scale, mask)
+        loss = in_batch_softmax_loss(queries, vectors, targets, self.scale, mask)
+        if self.anchor is None or not self.anchor_weight:
+            return loss
+        ref_queries, ref_passages = self.anchor(batch, ids)
+        drift = anchor_kl(
+            self.scale * queries @ vectors.T, self.scale * ref_queries @ ref_passages.T, mask
+        )
+        return loss + self.anchor_weight * drift
 
 
 def page_siblings(page_of_passage: np.ndarray) -> Callable[[Sequence[int]], np.ndarray]:

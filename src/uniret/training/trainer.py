@@ -13,6 +13,7 @@ model + optimizer in safetensors, trainer state in JSON) and ``best/`` (best dev
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import time
@@ -30,7 +31,7 @@ from uniret.errors import InputError
 from uniret.evaluation.evaluate import EvalConfig, score_rankings
 from uniret.evaluation.tables import macro_mean
 from uniret.io import atomic_path, write_json
-from uniret.models.biencoder import QueryMode
+from uniret.models.biencoder import BiEncoder, QueryMode
 from uniret.tasks.kilt import read_examples
 from uniret.training.checkpoint import (
     CHECKPOINT,
@@ -55,6 +56,7 @@ from uniret.training.loss import (
     CorpusSoftmaxLoss,
     DistillationLoss,
     InBatchSoftmaxLoss,
+    Reference,
     page_siblings,
 )
 from uniret.training.sampler import SamplerConfig, epoch_batches
@@ -172,13 +174,7 @@ class Trainer:
         else:  # full mode: encoded by the trained tower, negatives global across ranks
 
             def vectors(ids: list[int]) -> tuple[torch.Tensor, int]:
-                passages = self.store.get_many(ids)
-                texts = self.model.passage_texts(
-                    [p.title for p in passages], [p.text for p in passages]
-                )
-                encoder = self.model.passage_encoder
-                tokens = encoder.tokenize(texts, cfg.passage_max_length)
-                local = encoder(**{k: v.to(self.device) for k, v in tokens.items()})
+                local = self._passage_vectors(self.model, ids)
                 return gather(local), self.rank * len(local)
 
         return InBatchSoftmaxLoss(
@@ -190,22 +186,52 @@ class Trainer:
             self.rank,
             random_positive=cfg.positive == "random",
             page_of=self._page_of if cfg.mask_gold_pages else None,
+            anchor=self._anchor(),
+            anchor_weight=cfg.anchor_weight,
         )
+
+    def _anchor(self) -> Reference | None:
+        """A frozen copy of the starting model (before any checkpoint is resumed), giving
+        its vectors of a batch's queries and passages; None without ``anchor_weight``."""
+        if not self.config.anchor_weight:
+            return None
+        reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+        def vectors(
+            batch: Sequence[TrainExample], ids: list[int]
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.no_grad():
+                queries = self._query_vectors(reference, batch)
+                return queries, gather(self._passage_vectors(reference, ids))
+
+        return vectors
+
+    def _query_vectors(self, model: BiEncoder, batch: Sequence[TrainExample]) -> torch.Tensor:
+        """``model``'s vectors of a one-task batch's queries."""
+        task = batch[0].task
+        encoder = model.query_encoder(task)
+        texts = model.format_queries([e.query for e in batch], task)
+        tokens = encoder.tokenize(texts, self.config.query_max_length)
+        return encoder(**{k: v.to(self.device) for k, v in tokens.items()})
+
+    def _passage_vectors(self, model: BiEncoder, ids: list[int]) -> torch.Tensor:
+        """``model``'s passage tower's vectors of passage ids (this rank's, not gathered)."""
+        passages = self.store.get_many(ids)
+        texts = model.passage_texts([p.title for p in passages], [p.text for p in passages])
+        encoder = model.passage_encoder
+        tokens = encoder.tokenize(texts, self.config.passage_max_length)
+        return encoder(**{k: v.to(self.device) for k, v in tokens.items()})
 
     def _page_of(self, ids: Sequence[int]) -> np.ndarray:
         """The ``wikipedia_id`` of each passage id."""
         return self.store.wikipedia_ids[np.asarray(ids, dtype=np.int64)]
 
     def _batch_loss(self, batch: list[TrainExample], epoch: int, step: int) -> torch.Tensor:
-        task = batch[0].task
-        encoder = self.model.query_encoder(task)
-        texts = self.model.format_queries([e.query for e in batch], task)
-        tokens = encoder.tokenize(texts, self.config.query_max_length)
         bf16 = self.config.precision == "bf16"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            queries = encoder(**{k: v.to(self.device) for k, v in tokens.items()})
+            queries = self._query_vectors(self.model, batch)
             loss = self.loss(queries, batch, epoch, step)
-        return loss.float() * self.config.task_weights.get(task, 1.0)
+        return loss.float() * self.config.task_weights.get(batch[0].task, 1.0)
 
     # ------------------------------------------------------------------ run
     def run(
