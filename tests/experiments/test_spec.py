@@ -99,6 +99,8 @@ def test_opt_in_cells_run_only_when_picked(tmp_path: Path, kilt_dir: Path) -> No
         "experiments/universal-gpu.toml",
         "experiments/universal-loo.toml",
         "experiments/universal-search.toml",
+        "experiments/universal-transfer.toml",
+        "experiments/universal-anchor.toml",
     ],
 )
 def test_shipped_recipes_load_and_every_training_cell_makes_a_valid_config(
