@@ -206,3 +206,63 @@ def test_experiment_merge_command(results: dict, tmp_path: Path, capsys) -> None
     assert main(["-q", "experiment", "merge", runs[0], "--out", str(out), "--overwrite"]) == 0
     assert list(read_json(out / "results.json")["cells"]) == ["bm25", "single-a"]
     assert main(["experiment", "merge", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+
+
+def test_compare_averages_seeds_per_query_and_pairs_on_shared_tasks(
+    results: dict, tmp_path: Path
+) -> None:
+    seeds = report.load_runs(f"{RESULTS}#fs-a-base-s*")
+    assert len(seeds) == 2
+    base = report.average_system(seeds, "fs")
+    # per query, the mean over the seeds ([1, 0, 0, 0] and [1, 1, 0, 0])
+    assert base["a"]["per_query"]["Rprec"] == [1.0, 0.5, 0.0, 0.0]
+    assert base["a"]["metrics"]["Rprec"] == pytest.approx(0.375)
+    # a cell.json on disk reads like the results.json cell it is
+    (tmp_path / "cell.json").write_text(json.dumps(results["cells"]["bm25"]))
+    bm25 = report.average_system(report.load_runs(str(tmp_path / "c*.json")), "bm25")
+    assert bm25 == results["cells"]["bm25"]["results"]
+    text = report.comparison_report({"bm25": bm25, "fs": base}, [("fs", "bm25")])
+    assert "| fs (2 runs) | 37.5 | – | 37.5 |" in text
+    assert "| bm25 | 50.0 | 50.0 | 50.0 |" in text
+    want = paired_bootstrap([([1.0, 0.5, 0.0, 0.0], [1, 0, 0, 1])], samples=1000)
+    row = next(line for line in text.splitlines() if line.startswith("| fs − bm25"))
+    assert row == f"| fs − bm25 | {report.signed(want)} | {report.signed(want)} | – |"
+
+
+def test_compare_sources_that_cannot_be_paired_name_file_and_field(
+    results: dict, tmp_path: Path
+) -> None:
+    from uniret.errors import InputError
+
+    with pytest.raises(InputError, match=r"results\.json: field 'cells': no cell matches 'nope\*'"):
+        report.load_runs(f"{RESULTS}#nope*")
+    with pytest.raises(InputError, match=r"nowhere\.json: no such file"):
+        report.load_runs(str(tmp_path / "nowhere.json"))
+    cell = {"results": {"a": {"metrics": {"Rprec": 0.5}, "per_query": {"recall@5": [1]}}}}
+    (tmp_path / "old.json").write_text(json.dumps(cell))
+    with pytest.raises(InputError, match=r"old\.json: field 'a\.per_query\.Rprec': missing"):
+        report.load_runs(str(tmp_path / "old.json"))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match=r"list\.json: field 'results': no task results"):
+        report.load_runs(str(tmp_path / "list.json"))
+    short = {"a": {"metrics": {"Rprec": 1.0}, "per_query": {"Rprec": [1.0]}}}
+    with pytest.raises(InputError, match=r"field 'a\.per_query': runs score different query"):
+        report.average_system([results["cells"]["bm25"]["results"], short], "mixed")
+
+
+def test_experiment_compare_command(capsys) -> None:
+    from uniret.cli import main
+
+    base, mt = f"base={RESULTS}#fs-a-base-s*", f"mt={RESULTS}#fs-a-mt-s*"
+    assert main(["experiment", "compare", base, mt, f"bm25={RESULTS}#bm25"]) == 0
+    out = capsys.readouterr().out
+    assert "| mt − base |" in out and "| bm25 − base |" in out  # each against the first
+    assert main(["experiment", "compare", base, mt, "--pair", "base,mt"]) == 0
+    out = capsys.readouterr().out
+    assert "| base − mt |" in out and "| mt − base |" not in out
+    assert main(["experiment", "compare", base, "--pair", "base,other"]) == 2
+    assert "no system 'other'" in capsys.readouterr().err
+    assert main(["experiment", "compare", base, "--pair", "base"]) == 2
+    assert "--pair base: expected A,B" in capsys.readouterr().err
+    assert main(["experiment", "compare", str(RESULTS)]) == 2
+    assert "expected NAME=SOURCE" in capsys.readouterr().err

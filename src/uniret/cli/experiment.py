@@ -1,4 +1,4 @@
-"""``uniret experiment run|report|merge``: the experiment matrix, its tables and plots."""
+"""``uniret experiment run|report|merge|compare``: the experiment matrix, its tables and plots."""
 
 from __future__ import annotations
 
@@ -66,6 +66,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder for the merged results.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/results.json")
     p.set_defaults(func=cmd_experiment_merge)
+    p = experiment.add_parser(
+        "compare",
+        help="paired bootstrap between saved results (cells, evaluate outputs; seeds averaged)",
+        description="Compare systems from saved results: each NAME=SOURCE is a results.json "
+        "cell glob (RESULTS#GLOB, e.g. 'out/results.json#fewshot-trex-k16-s*'), or a file glob "
+        "of cell.json records and `uniret evaluate --json` outputs. A source that names several "
+        "runs (seeds) is averaged per query. Prints each system per task and macro, then the "
+        "paired-bootstrap 95%% interval of each difference A - B over the queries (macro over "
+        "the tasks both have, and per task; * when it excludes 0).",
+    )
+    p.add_argument("systems", nargs="+", metavar="NAME=SOURCE", help="a system and its runs")
+    p.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="report A - B (repeatable; default: every system against the first)",
+    )
+    p.add_argument("--metric", default="Rprec", help="per-query metric to pair (default Rprec)")
+    p.add_argument("--samples", type=int, default=1000, help="bootstrap samples (default 1000)")
+    p.set_defaults(func=cmd_experiment_compare)
 
 
 def cmd_experiment_run(args: argparse.Namespace) -> int:
@@ -170,3 +191,32 @@ def cmd_experiment_report(args: argparse.Namespace) -> int:
 
         results["report"] = load_experiment(args.spec).report
     return _experiment_report(args, results)
+
+
+def cmd_experiment_compare(args: argparse.Namespace) -> int:
+    from uniret.experiments.report import average_system, comparison_report, load_runs
+
+    systems = {}
+    for item in args.systems:
+        name, sep, source = item.partition("=")
+        if not sep or not name or not source:
+            print(f"error: {item!r}: expected NAME=SOURCE", file=sys.stderr)
+            return 2
+        if name in systems:
+            print(f"error: system {name!r} named twice", file=sys.stderr)
+            return 2
+        systems[name] = average_system(load_runs(source, args.metric), source, args.metric)
+    names = list(systems)
+    pairs = [(n, names[0]) for n in names[1:]]
+    if args.pair:
+        pairs = []
+        for pair in args.pair:
+            a, sep, b = pair.partition(",")
+            unknown = [n for n in (a, b) if n not in systems]
+            if not sep or unknown:
+                why = f"no system {unknown[0]!r}" if sep else "expected A,B"
+                print(f"error: --pair {pair}: {why}", file=sys.stderr)
+                return 2
+            pairs.append((a, b))
+    print(comparison_report(systems, pairs, args.metric, args.samples))
+    return 0

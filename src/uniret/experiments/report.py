@@ -10,6 +10,8 @@ proxy.
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import logging
 import os
 import shutil
@@ -23,6 +25,7 @@ import numpy as np
 from uniret.errors import InputError
 from uniret.evaluation.significance import Interval, paired_bootstrap
 from uniret.evaluation.tables import MACRO, macro_mean, markdown_table, pct
+from uniret.io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,106 @@ def merge_results(runs: Sequence[tuple[str | Path, Results]]) -> Results:
     merged["cells_declared"] = declared
     merged["cells"] = cells
     return merged
+
+
+# ---------------------------------------------------------------- comparing saved results
+TaskResults = dict[str, dict[str, Any]]
+"""Task name -> ``{"metrics": ..., "per_query": ...}``: one run of one system."""
+
+
+def load_runs(source: str, metric: str = "Rprec") -> list[TaskResults]:
+    """The runs one source names, each a task -> result mapping with per-query ``metric``:
+    ``RESULTS#GLOB`` (the cells of a ``results.json`` whose names match the glob), or a file
+    glob of ``cell.json`` files (a cell's record) and ``uniret evaluate --json`` outputs."""
+    if "#" in source:
+        path, pattern = source.rsplit("#", 1)
+        if not Path(path).is_file():
+            raise InputError(path, None, None, "no such results file")
+        cells = read_json(Path(path)).get("cells", {})
+        runs = [
+            (f"{path}#{name}", cell.get("results", {}))
+            for name, cell in cells.items()
+            if fnmatch.fnmatchcase(name, pattern)
+        ]
+        if not runs:
+            raise InputError(path, None, "cells", f"no cell matches {pattern!r}")
+    else:
+        paths = sorted(glob.glob(source)) if glob.has_magic(source) else [source]
+        if not paths or not Path(paths[0]).is_file():
+            raise InputError(source, None, None, "no such file")
+        runs = [(p, _task_results(read_json(Path(p)))) for p in paths]
+    for where, run in runs:
+        if not run:
+            raise InputError(
+                where,
+                None,
+                "results",
+                "no task results (a cell.json, a results.json cell or evaluate --json output)",
+            )
+        for task, result in run.items():
+            if metric not in result.get("per_query", {}):
+                raise InputError(
+                    where,
+                    None,
+                    f"{task}.per_query.{metric}",
+                    "missing: no per-query scores to pair",
+                )
+    return [run for _, run in runs]
+
+
+def _task_results(data: dict[str, Any]) -> TaskResults:
+    """A cell record's ``results``, or the ``tasks`` of ``uniret evaluate --json`` output."""
+    if not isinstance(data, dict):
+        return {}
+    if "results" in data:
+        return dict(data["results"])
+    return {t["name"]: t for t in data.get("tasks", [])}
+
+
+def average_system(runs: Sequence[TaskResults], where: str, metric: str = "Rprec") -> TaskResults:
+    """Several runs (seeds) of one system as one: per task, metrics and per-query scores
+    averaged (:func:`average_runs`) over the runs that have the task; runs of a task must
+    score the same queries."""
+    tasks = sorted({t for run in runs for t in run})
+    out: TaskResults = {}
+    for task in tasks:
+        have = [run[task] for run in runs if task in run]
+        if len({len(r["per_query"][metric]) for r in have}) > 1:
+            raise InputError(where, None, f"{task}.per_query", "runs score different query sets")
+        out[task] = average_runs(have)
+    return out
+
+
+def comparison_report(
+    systems: dict[str, TaskResults],
+    pairs: Sequence[tuple[str, str]],
+    metric: str = "Rprec",
+    samples: int = 1000,
+) -> str:
+    """Markdown: each system's ``metric`` per task and macro (seeds in brackets when averaged),
+    then each pair's paired-bootstrap difference A − B (95%), macro over the tasks both have
+    and per task; ``*``: the interval excludes 0."""
+    tasks = sorted({t for s in systems.values() for t in s})
+    rows = []
+    for name, system in systems.items():
+        seeds = max((int(r.get("seeds", 1)) for r in system.values()), default=1)
+        cells = [pct(system[t]["metrics"][metric]) if t in system else "–" for t in tasks]
+        mean = macro_mean(system[t]["metrics"][metric] for t in system)
+        label = f"{name} ({seeds} runs)" if seeds > 1 else name
+        rows.append([label, *cells, pct(mean)])
+    out = [markdown_table(["system", *tasks, MACRO], rows)]
+    if pairs:
+        diffs = []
+        for a, b in pairs:
+            shared = [t for t in tasks if t in systems[a] and t in systems[b]]
+            macro_iv = compare(systems[a], systems[b], shared, metric, samples)
+            per_task = []
+            for t in tasks:
+                iv = compare(systems[a], systems[b], [t], metric, samples) if t in shared else None
+                per_task.append(signed(iv) if iv else "–")
+            diffs.append([f"{a} − {b}", signed(macro_iv) if macro_iv else "–", *per_task])
+        out.append(markdown_table(["difference", f"{MACRO} (shared tasks)", *tasks], diffs))
+    return "\n\n".join(out)
 
 
 # ---------------------------------------------------------------- selecting cells
