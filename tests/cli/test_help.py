@@ -52,4 +52,4 @@ def test_leaves_cover_every_command() -> None:
     names = {" ".join(p) for p, _ in LEAVES}
     assert {"corpus build", "index bm25", "index dense", "encode", "retrieve", "train", "mine",
             "evaluate", "data download kilt", "quickstart", "experiment run",
-            "experiment report", "experiment merge", "serve"} == names  # fmt: skip
+            "experiment report", "experiment merge", "experiment compare", "serve"} == names  # fmt: skip
