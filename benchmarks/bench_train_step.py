@@ -6,7 +6,11 @@ weights can still measure), realistic text lengths and a full-size frozen corpus
 
 - query_side: encode a batch of queries, softmax over all ``--corpus`` passage vectors, backward;
 - full: encode queries + one positive and ``--negatives`` hard negatives per query (128
-  tokens), in-batch softmax, backward through both towers.
+  tokens), in-batch softmax, backward through both towers;
+- full_anchored: full plus the anchor term (``anchor_weight``): a frozen copy of the starting
+  model encodes the same queries and passages, KL between the two score distributions.
+
+Prints examples/s per mode and ``full_anchored / full``, the anchor's cost as a ratio.
 
     python benchmarks/bench_train_step.py --device cpu --steps 5
 """
@@ -14,6 +18,7 @@ weights can still measure), realistic text lengths and a full-size frozen corpus
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import time
@@ -22,7 +27,7 @@ import torch
 
 from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
 from uniret.models.encoder import Encoder, Pooling, resolve_model_path
-from uniret.training.loss import in_batch_softmax_loss
+from uniret.training.loss import anchor_kl, in_batch_softmax_loss
 
 WORDS = [
     "the",
@@ -83,12 +88,13 @@ def main() -> None:
         if device.type == "cuda"
         else f"cpu x{torch.get_num_threads()}"
     }
-    for mode in ("query_side", "full"):
+    for mode in ("query_side", "full", "full_anchored"):
         model = BiEncoder(
             encoder,
             BiEncoderConfig(mode=QueryMode.SEPARATE if mode == "query_side" else QueryMode.SHARED),
         ).to(device)
-        model.passage_encoder.requires_grad_(mode == "full")
+        model.passage_encoder.requires_grad_(mode != "query_side")
+        reference = copy.deepcopy(model).eval().requires_grad_(False)  # the starting model
         params = [p for p in model.parameters() if p.requires_grad]
         optim = torch.optim.AdamW(params, lr=1e-5)
         corpus = torch.nn.functional.normalize(
@@ -111,6 +117,11 @@ def main() -> None:
                 loss = in_batch_softmax_loss(
                     q, p, torch.arange(args.batch_size, device=device), 20.0
                 )
+                if mode == "full_anchored":
+                    with torch.no_grad():
+                        rq = reference.query_encoder()(**{k: v.to(device) for k, v in qt.items()})
+                        rp = reference.passage_encoder(**{k: v.to(device) for k, v in pt.items()})
+                    loss = loss + anchor_kl(20.0 * q @ p.T, 20.0 * rq @ rp.T)
             loss.backward()
             optim.step()
             optim.zero_grad(set_to_none=True)
@@ -134,6 +145,7 @@ def main() -> None:
         json.dumps(
             {
                 "examples_per_s": results,
+                "full_anchored / full": round(results["full_anchored"] / results["full"], 3),
                 "batch_size": args.batch_size,
                 "negatives_per_query_full": args.negatives,
             },
