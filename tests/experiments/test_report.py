@@ -266,3 +266,5 @@ def test_experiment_compare_command(capsys) -> None:
     assert "--pair base: expected A,B" in capsys.readouterr().err
     assert main(["experiment", "compare", str(RESULTS)]) == 2
     assert "expected NAME=SOURCE" in capsys.readouterr().err
+    assert main(["experiment", "compare", base, base]) == 2
+    assert "system 'base' named twice" in capsys.readouterr().err

@@ -125,7 +125,7 @@ def load_runs(source: str, metric: str = "Rprec") -> list[TaskResults]:
     return [run for _, run in runs]
 
 
-def _task_results(data: dict[str, Any]) -> TaskResults:
+def _task_results(data: Any) -> TaskResults:
     """A cell record's ``results``, or the ``tasks`` of ``uniret evaluate --json`` output."""
     if not isinstance(data, dict):
         return {}
