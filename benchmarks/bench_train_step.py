@@ -94,7 +94,8 @@ def main() -> None:
             BiEncoderConfig(mode=QueryMode.SEPARATE if mode == "query_side" else QueryMode.SHARED),
         ).to(device)
         model.passage_encoder.requires_grad_(mode != "query_side")
-        reference = copy.deepcopy(model).eval().requires_grad_(False)  # the starting model
+        if mode == "full_anchored":  # the starting model, frozen
+            reference = copy.deepcopy(model).eval().requires_grad_(False)
         params = [p for p in model.parameters() if p.requires_grad]
         optim = torch.optim.AdamW(params, lr=1e-5)
         corpus = torch.nn.functional.normalize(

@@ -112,7 +112,8 @@ def load_runs(source: str, metric: str = "Rprec") -> list[TaskResults]:
                 where,
                 None,
                 "results",
-                "no task results (a cell.json, a results.json cell or evaluate --json output)",
+                "no task results: expected a cell.json, evaluate --json output or, for a "
+                "results.json, RESULTS#CELL_GLOB",
             )
         for task, result in run.items():
             if metric not in result.get("per_query", {}):
