@@ -91,18 +91,20 @@ def test_opt_in_cells_run_only_when_picked(tmp_path: Path, kilt_dir: Path) -> No
     assert [c.name for c in spec.select(["full"])] == ["slow"]
 
 
-@pytest.mark.parametrize(
-    "recipe",
-    [
-        "configs/universal-kiltmini.toml",
-        "configs/universal-kiltmini-gpu.toml",
-        "experiments/universal-gpu.toml",
-        "experiments/universal-loo.toml",
-        "experiments/universal-search.toml",
-        "experiments/universal-transfer.toml",
-        "experiments/universal-anchor.toml",
-    ],
+REPOSITORY = Path(__file__).resolve().parents[2]
+SHIPPED_RECIPES = sorted(
+    str(p.relative_to(REPOSITORY))
+    for pattern in ("configs/universal-*.toml", "experiments/universal-*.toml")
+    for p in REPOSITORY.glob(pattern)
 )
+
+
+def test_every_shipped_recipe_is_checked() -> None:
+    assert "configs/universal-kiltmini.toml" in SHIPPED_RECIPES
+    assert "experiments/universal-transfer.toml" in SHIPPED_RECIPES
+
+
+@pytest.mark.parametrize("recipe", SHIPPED_RECIPES)
 def test_shipped_recipes_load_and_every_training_cell_makes_a_valid_config(
     recipe: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,7 +114,7 @@ def test_shipped_recipes_load_and_every_training_cell_makes_a_valid_config(
     from uniret.experiments.spec import quickstart_experiment
     from uniret.training.config import TrainConfig
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # their paths are the repository's
+    monkeypatch.chdir(REPOSITORY)  # their paths are the repository's
     spec = quickstart_experiment(DEFAULT_DATA, recipe=recipe)
     names = [c.name for c in spec.cells]
     assert len(names) == len(set(names)) > 3
