@@ -188,6 +188,29 @@ def test_merge_results_refuses_other_keys_and_other_experiments(results: dict) -
         report.merge_results([("a.json", a), ("c.json", other)])
 
 
+def test_merge_results_compares_the_benchmark_by_digest_where_recorded(results: dict) -> None:
+    from uniret.errors import InputError
+
+    a = {**_split(results, ["bm25"]), "data_dir": "/clone-a/kiltmini"}
+    b = {**_split(results, ["single-a"]), "data_dir": "/clone-b/kiltmini"}
+    # results written before the digests were recorded: the paths decide unless vouched for
+    with pytest.raises(InputError, match=r"field 'data_dir'.*not the same experiment"):
+        report.merge_results([("a.json", a), ("b.json", b)])
+    vouched = report.merge_results([("a.json", a), ("b.json", b)], same_data=True)
+    assert list(vouched["cells"]) == ["bm25", "single-a"]
+    # with digests on both sides, other paths of the same files merge and other files do not
+    digests = {"trex-dev-kilt.jsonl": "1234", "kilt_knowledgesource.json": "5678"}
+    a, b = {**a, "data": digests}, {**b, "data": dict(digests)}
+    assert list(report.merge_results([("a.json", a), ("b.json", b)])["cells"]) == [
+        "bm25",
+        "single-a",
+    ]
+    other = {**b, "data": {**digests, "trex-dev-kilt.jsonl": "9999"}}
+    for same_data in (False, True):
+        with pytest.raises(InputError, match=r"c\.json.*field 'data'.*not the same"):
+            report.merge_results([("a.json", a), ("c.json", other)], same_data=same_data)
+
+
 def test_experiment_merge_command(results: dict, tmp_path: Path, capsys) -> None:
     from uniret.cli import main
 
@@ -206,6 +229,17 @@ def test_experiment_merge_command(results: dict, tmp_path: Path, capsys) -> None
     assert main(["-q", "experiment", "merge", runs[0], "--out", str(out), "--overwrite"]) == 0
     assert list(read_json(out / "results.json")["cells"]) == ["bm25", "single-a"]
     assert main(["experiment", "merge", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+    # runs over the benchmark at other paths, from results without its digests
+    other = {**_split(results, ["single-b"]), "data_dir": "/elsewhere/kiltmini"}
+    (tmp_path / "w3.json").write_text(json.dumps(other))
+    runs = [runs[0], str(tmp_path / "w3.json")]
+    assert main(["experiment", "merge", *runs, "--out", str(out), "--overwrite"]) == 2
+    assert "data_dir" in capsys.readouterr().err
+    assert (
+        main(["-q", "experiment", "merge", *runs, "--out", str(out), "--overwrite", "--same-data"])
+        == 0
+    )
+    assert list(read_json(out / "results.json")["cells"]) == ["bm25", "single-a", "single-b"]
 
 
 def test_compare_averages_seeds_per_query_and_pairs_on_shared_tasks(

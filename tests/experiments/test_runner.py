@@ -97,6 +97,9 @@ def test_run_writes_results_then_reruns_from_cache(experiment: Path, tmp_path: P
     assert not (work / "cells" / "fewshot-trex-k1" / "model" / "query").exists()
     assert not list((work / "cells").rglob("checkpoint"))
     assert read_json(work / "results.json")["cells"]["bm25"] == results["cells"]["bm25"]
+    # the benchmark's files by digest, so that runs of other clones or machines can be merged
+    assert results["data"] == runner_module.data_fingerprint(load_experiment(experiment))
+    assert "trex-dev-kilt.jsonl" in results["data"] and "trex-train-kilt.jsonl" in results["data"]
     # a bundle per cell whose retriever can still be opened (the few-shot model was dropped)
     bundles = sorted(p.stem for p in (work / "retrievers").glob("*.json"))
     assert bundles == ["base", "bm25", "multitask"]

@@ -60,11 +60,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Merge the results.json of work folders that ran different cells of the "
         "same experiment file (e.g. several processes on one GPU, each `--only` some cells, "
         "each with its own --out/--work) into OUT/results.json, for `experiment report`. "
-        "Every cell once; a cell found in several folders must have the same key in each.",
+        "Every cell once; a cell found in several folders must have the same key in each, "
+        "and the runs must have read the same benchmark files (recorded digests; the same "
+        "--data folder for results written before those were recorded).",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="work folders (or results.json files)")
     p.add_argument("--out", required=True, help="folder for the merged results.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/results.json")
+    p.add_argument(
+        "--same-data",
+        action="store_true",
+        help="accept runs whose data folders differ in path where a results.json lacks the "
+        "benchmark's digests (written by an older version): you vouch for the same files",
+    )
     p.set_defaults(func=cmd_experiment_merge)
     p = experiment.add_parser(
         "compare",
@@ -174,7 +182,7 @@ def cmd_experiment_merge(args: argparse.Namespace) -> int:
     for path in paths:
         if not path.is_file():
             raise InputError(path, None, None, "no such results file")
-    merged = merge_results([(path, read_json(path)) for path in paths])
+    merged = merge_results([(path, read_json(path)) for path in paths], same_data=args.same_data)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_results(out, merged)
     if not args.quiet:

@@ -33,14 +33,17 @@ Results = dict[str, Any]
 
 
 # ---------------------------------------------------------------- merging runs
-MERGE_SAME = ("experiment", "file", "data_dir", "split")
+MERGE_SAME = ("experiment", "file", "split")
 
 
-def merge_results(runs: Sequence[tuple[str | Path, Results]]) -> Results:
+def merge_results(runs: Sequence[tuple[str | Path, Results]], same_data: bool = False) -> Results:
     """One results file from the ``results.json`` of several work folders of the same
     experiment (e.g. processes that ran different cells with ``--only``): every cell once, in
     the order first seen. A cell in several runs must have the same key there (same config,
-    code and inputs); the first run's record is kept."""
+    code and inputs); the first run's record is kept. The runs must have read the same
+    benchmark: equal ``data`` digests of its files where both record them (the folders may
+    lie at different paths, e.g. two machines), else the same ``data_dir`` unless
+    ``same_data`` vouches for it (results written before the digests were recorded)."""
     if not runs:
         raise ValueError("nothing to merge")
     first_path, first = runs[0]
@@ -49,7 +52,9 @@ def merge_results(runs: Sequence[tuple[str | Path, Results]]) -> Results:
     seen: dict[str, str] = {}
     declared = list(first.get("cells_declared", []))
     for path, results in runs:
-        for field in MERGE_SAME:
+        data = "data" if "data" in results and "data" in first else "data_dir"
+        fields = MERGE_SAME if same_data and data == "data_dir" else (*MERGE_SAME, data)
+        for field in fields:
             if results.get(field) != first.get(field):
                 raise InputError(
                     path,

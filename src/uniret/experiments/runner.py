@@ -172,11 +172,15 @@ class Runner:
     # ------------------------------------------------------------------ keys and state
     def key(self, cell: CellSpec) -> str:
         if cell.name not in self._keys:
-            if self._data is None:
-                self._data = data_fingerprint(self.spec)
             deps = {d: self.key(self.spec.cell(d)) for d in cell.depends_on}
-            self._keys[cell.name] = cell_key(self.spec, cell, self._data, deps)
+            self._keys[cell.name] = cell_key(self.spec, cell, self.data(), deps)
         return self._keys[cell.name]
+
+    def data(self) -> dict[str, str]:
+        """The benchmark files' digests (computed once)."""
+        if self._data is None:
+            self._data = data_fingerprint(self.spec)
+        return self._data
 
     def cell_dir(self, cell: CellSpec) -> Path:
         return self.work / "cells" / cell.name
@@ -494,6 +498,7 @@ class Runner:
             "experiment": self.spec.name,
             "file": str(self.spec.path),
             "data_dir": str(self.spec.data_dir),
+            "data": self.data(),
             "split": self.spec.split,
             "bootstrap": self.spec.bootstrap,
             "report": self.spec.report,
