@@ -247,6 +247,9 @@ def test_compare_averages_seeds_per_query_and_pairs_on_shared_tasks(
 ) -> None:
     seeds = report.load_runs(f"{RESULTS}#fs-a-base-s*")
     assert len(seeds) == 2
+    # several globs: the cells matching any of them, each once
+    listed = report.load_runs(f"{RESULTS}#fs-a-base-s1,fs-a-base-s0,fs-a-base-s*")
+    assert sorted(map(str, listed)) == sorted(map(str, seeds))
     base = report.average_system(seeds, "fs")
     # per query, the mean over the seeds ([1, 0, 0, 0] and [1, 1, 0, 0])
     assert base["a"]["per_query"]["Rprec"] == [1.0, 0.5, 0.0, 0.0]

@@ -78,7 +78,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="paired bootstrap between saved results (cells, evaluate outputs; seeds averaged)",
         description="Compare systems from saved results: each NAME=SOURCE is a results.json "
-        "cell glob (RESULTS#GLOB, e.g. 'out/results.json#fewshot-trex-k16-s*'), or a file glob "
+        "cell glob (RESULTS#GLOB, e.g. 'out/results.json#fewshot-trex-k16-s*'; several globs "
+        "separated by commas), or a file glob "
         "of cell.json records and `uniret evaluate --json` outputs. A source that names several "
         "runs (seeds) is averaged per query. Prints each system per task and macro, then the "
         "paired-bootstrap 95%% interval of each difference A - B over the queries (macro over "

@@ -92,17 +92,19 @@ TaskResults = dict[str, dict[str, Any]]
 
 def load_runs(source: str, metric: str = "Rprec") -> list[TaskResults]:
     """The runs one source names, each a task -> result mapping with per-query ``metric``:
-    ``RESULTS#GLOB`` (the cells of a ``results.json`` whose names match the glob), or a file
-    glob of ``cell.json`` files (a cell's record) and ``uniret evaluate --json`` outputs."""
+    ``RESULTS#GLOB[,GLOB...]`` (the cells of a ``results.json`` whose names match one of the
+    globs), or a file glob of ``cell.json`` files (a cell's record) and ``uniret evaluate
+    --json`` outputs."""
     if "#" in source:
         path, pattern = source.rsplit("#", 1)
         if not Path(path).is_file():
             raise InputError(path, None, None, "no such results file")
         cells = read_json(Path(path)).get("cells", {})
+        patterns = pattern.split(",")
         runs = [
             (f"{path}#{name}", cell.get("results", {}))
             for name, cell in cells.items()
-            if fnmatch.fnmatchcase(name, pattern)
+            if any(fnmatch.fnmatchcase(name, p) for p in patterns)
         ]
         if not runs:
             raise InputError(path, None, "cells", f"no cell matches {pattern!r}")
