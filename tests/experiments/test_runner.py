@@ -289,3 +289,65 @@ def test_full_cells_reencode_on_the_experiments_backend(
     _events(spec, work)
     for index in (work / "shared" / "index-base", work / "cells" / "full" / "index"):
         assert read_json(index / "meta.json")["encoder"]["backend"] == "openvino"
+
+
+def test_an_average_cell_soups_trained_models_and_others_build_on_it(
+    tmp_path: Path, kilt_dir: Path, tiny_model: str
+) -> None:
+    """Two full-mode seeds averaged weight by weight into a model with its own index, which a
+    query-side cell then trains from and searches."""
+    import torch
+
+    from uniret.models.biencoder import BiEncoder
+    from uniret.retrieval.bundle import RetrieverBundle
+
+    full = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
+    spec = _experiment(tmp_path, kilt_dir, tiny_model, full)
+    text = spec.read_text().split("[[cell]]")[0]
+    spec.write_text(
+        text
+        + """[[cell]]
+name = "a"
+train = { seed = 1 }
+
+[[cell]]
+name = "b"
+train = { seed = 2 }
+
+[[cell]]
+name = "soup"
+average = ["a", "b"]
+
+[[cell]]
+name = "stage"
+init = "soup"
+train = { mode = "query_side", query_mode = "separate", epochs = 1 }
+
+[[cell]]
+name = "fused"
+system = "hybrid"
+model = "stage"
+"""
+    )
+    work = tmp_path / "work"
+    _, results = _events(spec, work)
+    assert set(results["cells"]) == {"a", "b", "soup", "stage", "fused"}
+    cells = work / "cells"
+    towers = {
+        n: BiEncoder.from_pretrained(str(cells / n / "model")).passage_encoder.state_dict()
+        for n in ("a", "b", "soup")
+    }
+    moved = 0
+    for key, value in towers["soup"].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (towers["a"][key] + towers["b"][key]) / 2)
+            moved += not torch.equal(towers["a"][key], towers["b"][key])
+    assert moved > 0  # the seeds trained apart, so the average is a third model
+    assert (cells / "soup" / "index").is_dir()
+    stage = RetrieverBundle.load(work / "retrievers" / "stage.json")
+    assert [Path(i).resolve() for i in stage.indexes] == [(cells / "soup" / "index").resolve()]
+    assert "train" not in results["cells"]["soup"]
+    assert results["cells"]["stage"]["train"]["config"]["mode"] == "query_side"
+    # a rerun finds every cell cached
+    events, _ = _events(spec, work)
+    assert [kind for kind, _ in events] == ["cached"] * 5

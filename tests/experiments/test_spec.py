@@ -67,6 +67,16 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
             '[[cell]]\nname = "a"\nsystem = "hybrid"\nfusion = { weight = [1, 2] }\n',
             "unknown fusion keys ['weight']",
         ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\naverage = ["a", "a"]\n',
+            "`average` names at least two other cells",
+        ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\ntrain = {}\n'
+            '[[cell]]\nname = "c"\naverage = ["a", "b"]\ntrain = {}\n',
+            "a cell trains, averages or names a `model`",
+        ),
+        ('[[cell]]\nname = "b"\naverage = ["a", "c"]\n', "depends on 'a', which is not defined"),
     ],
 )
 def test_bad_experiment_files_name_the_cell(

@@ -1,4 +1,5 @@
-"""Weight-space interpolation of a fine-tuned bi-encoder with its base model."""
+"""Weight-space interpolation of a fine-tuned bi-encoder with its base model, and the
+average of several fine-tuned bi-encoders."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import torch
 
 from uniret.errors import ArtifactError
 from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
-from uniret.models.merge import interpolate_with_base
+from uniret.models.merge import average_models, interpolate_with_base
 
 
-def _moved(tiny_model: str) -> tuple[BiEncoder, BiEncoder]:
+def _moved(
+    tiny_model: str, seed: int = 0, mode: QueryMode = QueryMode.SEPARATE
+) -> tuple[BiEncoder, BiEncoder]:
     base = BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
     tuned = BiEncoder.from_pretrained(
-        tiny_model, BiEncoderConfig(mode=QueryMode.SEPARATE), pooling="mean", normalize=True
+        tiny_model, BiEncoderConfig(mode=mode), pooling="mean", normalize=True
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     with torch.no_grad():
         for p in tuned.parameters():
             p.add_(torch.randn_like(p))
@@ -54,3 +57,37 @@ def test_other_architecture_is_refused(tiny_model: str) -> None:
     other = torch.nn.Linear(2, 2)
     with pytest.raises(ArtifactError, match="architecture"):
         interpolate_with_base(tuned, other, 0.5)  # type: ignore[arg-type]
+
+
+def test_average_is_the_mean_of_every_tower(tiny_model: str) -> None:
+    models = [_moved(tiny_model, seed)[1] for seed in (1, 2, 3)]
+    states = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+    soup = average_models(models)
+    assert soup is models[0]
+    after = soup.state_dict()
+    assert any(k.startswith("query_encoders.") for k in after)
+    for key, value in after.items():
+        want = states[0][key]
+        if value.is_floating_point():
+            want = (states[0][key] + states[1][key] + states[2][key]) / 3
+        torch.testing.assert_close(value, want)
+    assert all(
+        not torch.equal(after[k], states[0][k]) for k in after if after[k].is_floating_point()
+    )
+
+
+def test_average_of_a_model_with_itself_encodes_as_it_did(tiny_model: str) -> None:
+    one, two = _moved(tiny_model, 1)[1], _moved(tiny_model, 1)[1]
+    texts = ["marie curie", "paris"]
+    before = one.embed_queries(texts)
+    average_models([one, two])
+    torch.testing.assert_close(torch.from_numpy(one.embed_queries(texts)), torch.from_numpy(before))
+
+
+def test_average_refuses_one_model_and_other_query_towers(tiny_model: str) -> None:
+    separate = _moved(tiny_model, 1)[1]
+    shared = _moved(tiny_model, 2, QueryMode.SHARED)[1]
+    with pytest.raises(ValueError, match="at least two"):
+        average_models([separate])
+    with pytest.raises(ArtifactError, match="query towers"):
+        average_models([separate, shared])

@@ -275,6 +275,9 @@ class Runner:
             if cell.base_weight:
                 model = self._interpolate(cell, model)
                 index = self._encode(cell, shared, model)
+        if cell.average:
+            model = self._average(cell)
+            index = self._encode(cell, shared, model)
         if cell.trains:
             model, record["train"] = self._train(cell, shared, examples)
             if record["train"]["config"]["mode"] == "full":
@@ -308,13 +311,13 @@ class Runner:
 
     def _model_of(self, cell: CellSpec) -> Path:
         path = self.cell_dir(cell) / "model"
-        if cell.trains and not path.is_dir():
+        if (cell.trains or cell.average) and not path.is_dir():
             raise FileNotFoundError(f"cell {cell.name!r} has no trained model at {path}")
         return path
 
     def _index_of(self, cell: CellSpec, shared: Shared) -> Path:
-        """The index ``cell``'s model searches: its own (full mode and interpolations re-encode
-        the corpus), else that of the cell its training starts from (query side keeps that
+        """The index ``cell``'s model searches: its own (full mode, interpolations and averages
+        re-encode the corpus), else that of the cell its training starts from (query side keeps that
         cell's passage tower), else the base model's."""
         own = self.cell_dir(cell) / "index"
         if own.is_dir():
@@ -415,6 +418,19 @@ class Runner:
             model = interpolate_with_base(
                 BiEncoder.from_pretrained(str(source)), base, cell.base_weight
             )
+            with atomic_path(out) as tmp:
+                model.save(tmp)
+        return out
+
+    def _average(self, cell: CellSpec) -> Path:
+        """The weight-by-weight mean of the models of ``cell.average``'s cells."""
+        from uniret.models.biencoder import BiEncoder
+        from uniret.models.merge import average_models
+
+        out = self.cell_dir(cell) / "model"
+        if not _has_weights(out):
+            sources = [self._model_of(self.spec.cell(name)) for name in cell.average]
+            model = average_models([BiEncoder.from_pretrained(str(s)) for s in sources])
             with atomic_path(out) as tmp:
                 model.save(tmp)
         return out

@@ -60,6 +60,10 @@ class CellSpec:
     base_weight: float = 0.0
     """With ``model``: evaluate that model with this share of the base model's weights mixed
     back into every tower (weight-space ensembling); the corpus is re-encoded with it."""
+    average: tuple[str, ...] = ()
+    """Cells whose trained models this cell averages weight by weight into its own (a uniform
+    model soup of, say, one recipe trained at several seeds); the corpus is re-encoded with it,
+    and other cells may build on it like on a trained one."""
     train: dict[str, Any] | None = None
     """Overrides of the experiment's training config; present means the cell trains."""
     train_config: str = ""
@@ -99,7 +103,7 @@ class CellSpec:
 
     @property
     def depends_on(self) -> tuple[str, ...]:
-        return tuple(d for d in (self.model, self.init, self.mine_with) if d)
+        return tuple(d for d in (self.model, self.init, self.mine_with, *self.average) if d)
 
     def matches(self, selector: str) -> bool:
         """``--only`` selection: a tag, or a glob over the name."""
@@ -183,6 +187,7 @@ def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
             tags=tuple(raw.get("tags", ())),
             model=str(raw.get("model", "")),
             base_weight=float(raw.get("base_weight", 0.0)),
+            average=tuple(raw.get("average", ())),
             train=dict(raw["train"]) if "train" in raw else None,
             train_config=str(raw.get("train_config", "")),
             init=str(raw.get("init", "")),
@@ -215,8 +220,14 @@ def read_cells(
                 raise InputError(
                     path, None, f"cell {c.name!r}", f"depends on {dep!r}, which {where}"
                 )
-        if c.model and c.train is not None:
-            raise InputError(path, None, f"cell {c.name!r}", "a cell trains or names a `model`")
+        if sum((bool(c.model), c.train is not None, bool(c.average))) > 1:
+            raise InputError(
+                path, None, f"cell {c.name!r}", "a cell trains, averages or names a `model`"
+            )
+        if c.average and len(set(c.average)) < 2:
+            raise InputError(
+                path, None, f"cell {c.name!r}", "`average` names at least two other cells"
+            )
         if c.base_weight and not (c.model and 0.0 < c.base_weight <= 1.0):
             raise InputError(
                 path, None, f"cell {c.name!r}", "base_weight needs a `model` and lies in (0, 1]"
