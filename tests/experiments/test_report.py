@@ -33,6 +33,20 @@ def test_main_table_merges_per_task_cells_into_one_column(results: dict) -> None
     assert report.main_table(results, "recall@5").splitlines()[2] == "| a | 75.0 | 100.0 | 100.0 |"
 
 
+def test_cells_table_shows_every_cell_for_runs_without_a_main_study(results: dict) -> None:
+    fewshot = {n: c for n, c in results["cells"].items() if c["labels"]["study"] == "fewshot"}
+    assert report.main_systems({**results, "cells": fewshot}) == {}
+    lines = report.cells_table({**results, "cells": fewshot}).splitlines()
+    assert lines[0] == "| cell | a | **macro** |"
+    assert lines[2:4] == ["| loo-a | 50.0 | **50.0** |", "| fs-a-base-s0 | 25.0 | **25.0** |"]
+    assert len(lines) == 2 + len(fewshot)
+    # a cell without some task gets a dash there and no macro
+    lines = report.cells_table(results).splitlines()
+    assert lines[0] == "| cell | a | b | **macro** |"
+    assert "| single-a | 100.0 | – | – |" in lines
+    assert "| multitask | 75.0 | 100.0 | **87.5** |" in lines
+
+
 def test_comparison_table_rows_and_intervals(results: dict) -> None:
     lines = report.comparison_table(results).splitlines()
     assert lines[0] == "| A − B (R-prec points) | a | b | macro | seed sd of macro (A / B) |"

@@ -65,7 +65,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from uniret.config import parse_overrides
-    from uniret.experiments.report import main_table
+    from uniret.experiments.report import cells_table, main_systems, main_table
     from uniret.experiments.runner import Runner
     from uniret.experiments.spec import quickstart_experiment
     from uniret.outputs import work_folder
@@ -111,10 +111,11 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         results = runner.run(args.only or ())
     for bar in bars.values():
         bar.close()
+    table = main_table if main_systems(results) else cells_table  # e.g. --only 'loo-*'
     print(f"\n{args.data} [{args.split}], page-level R-precision (%):\n")
-    print(main_table(results, "Rprec"))
+    print(table(results, "Rprec"))
     print("\nrecall@5 (%):\n")
-    print(main_table(results, "recall@5"))
+    print(table(results, "recall@5"))
     print(
         f"\ndone in {time.perf_counter() - started:.1f}s; artifacts under {args.work}, each "
         f"system as a retriever bundle in {Path(args.work) / 'retrievers'}"

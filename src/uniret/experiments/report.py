@@ -327,6 +327,24 @@ def main_table(results: Results, metric: str = "Rprec") -> str:
     return markdown_table(["task", *systems], rows)
 
 
+def cells_table(results: Results, metric: str = "Rprec") -> str:
+    """One row per cell of any study, one column per task it was evaluated on, with the macro
+    average where a cell has every task: what a run that has no main-study cell (held-out
+    tasks, low data) shows in place of :func:`main_table`."""
+    cells = results["cells"]
+    tasks = sorted({t for record in cells.values() for t in record["results"]})
+    rows = []
+    for name, record in cells.items():
+        scores = record["results"]
+        m = macro(scores, tasks, metric)
+        rows.append(
+            [name]
+            + [pct(scores[t]["metrics"][metric]) if t in scores else "–" for t in tasks]
+            + [f"**{pct(m)}**" if m is not None else "–"]
+        )
+    return markdown_table(["cell", *tasks, f"**{MACRO}**"], rows)
+
+
 def comparison_table(results: Results) -> str:
     """Each configured pair A − B: R-precision difference per task and macro, 95% CI."""
     systems = main_systems(results)
