@@ -63,6 +63,16 @@ eval_tasks = ["{{task}}"]
     return path
 
 
+FULL = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
+
+
+def _full_experiment(folder: Path, kilt_dir: Path, tiny_model: str, cells: str) -> Path:
+    """The experiment file with a full-mode training config and only ``cells``."""
+    spec = _experiment(folder, kilt_dir, tiny_model, FULL)
+    spec.write_text(spec.read_text().split("[[cell]]")[0] + cells)
+    return spec
+
+
 @pytest.fixture
 def experiment(tmp_path: Path, kilt_dir: Path, tiny_model: str) -> Path:
     return _experiment(tmp_path, kilt_dir, tiny_model)
@@ -242,12 +252,11 @@ def test_encode_progress_counts_up_to_the_corpus(experiment: Path, tmp_path: Pat
 def test_full_cells_share_one_bm25_mining(tmp_path: Path, kilt_dir: Path, tiny_model: str) -> None:
     """Cells mining BM25 negatives the same way read one shared file, each keeping the examples
     of its own tasks; another mining setting gets a file of its own."""
-    full = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
-    spec = _experiment(tmp_path, kilt_dir, tiny_model, full)
-    text = spec.read_text().split("[[cell]]")[0]
-    spec.write_text(
-        text
-        + """[[cell]]
+    spec = _full_experiment(
+        tmp_path,
+        kilt_dir,
+        tiny_model,
+        """[[cell]]
 name = "all"
 train = {}
 
@@ -258,7 +267,7 @@ train = { tasks = ["trex"] }
 [[cell]]
 name = "skip"
 train = { mine_skip = 2 }
-"""
+""",
     )
     work = tmp_path / "work"
     _, results = _events(spec, work)
@@ -281,8 +290,7 @@ def test_full_cells_reencode_on_the_experiments_backend(
 ) -> None:
     """A cell that re-encodes the corpus with its own model does so on the experiment's backend,
     like the base index."""
-    full = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
-    spec = _experiment(tmp_path, kilt_dir, tiny_model, full)
+    spec = _experiment(tmp_path, kilt_dir, tiny_model, FULL)
     head = spec.read_text().split("[[cell]]")[0].replace("k = 5\n", 'k = 5\nbackend = "openvino"\n')
     spec.write_text(head + '[[cell]]\nname = "full"\ntrain = {}\n')
     work = tmp_path / "work"
@@ -301,12 +309,11 @@ def test_an_average_cell_soups_trained_models_and_others_build_on_it(
     from uniret.models.biencoder import BiEncoder
     from uniret.retrieval.bundle import RetrieverBundle
 
-    full = 'mode = "full"\nquery_mode = "shared"\nepochs = 1\nbatch_size = 2\nlr = 1e-3\n'
-    spec = _experiment(tmp_path, kilt_dir, tiny_model, full)
-    text = spec.read_text().split("[[cell]]")[0]
-    spec.write_text(
-        text
-        + """[[cell]]
+    spec = _full_experiment(
+        tmp_path,
+        kilt_dir,
+        tiny_model,
+        """[[cell]]
 name = "a"
 train = { seed = 1 }
 
@@ -327,7 +334,7 @@ train = { mode = "query_side", query_mode = "separate", epochs = 1 }
 name = "fused"
 system = "hybrid"
 model = "stage"
-"""
+""",
     )
     work = tmp_path / "work"
     _, results = _events(spec, work)

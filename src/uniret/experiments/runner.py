@@ -52,6 +52,7 @@ from uniret.retrieval.loader import open_bundle
 from uniret.tasks.kilt import TaskFile, find_task_files
 
 if TYPE_CHECKING:
+    from uniret.models.biencoder import BiEncoder
     from uniret.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -412,27 +413,31 @@ class Runner:
         from uniret.models.biencoder import BiEncoder
         from uniret.models.merge import interpolate_with_base
 
-        out = self.cell_dir(cell) / "model"
-        if not _has_weights(out):
+        def make() -> BiEncoder:
             base = BiEncoder.from_pretrained(self.spec.base_model).passage_encoder
-            model = interpolate_with_base(
+            return interpolate_with_base(
                 BiEncoder.from_pretrained(str(source)), base, cell.base_weight
             )
-            with atomic_path(out) as tmp:
-                model.save(tmp)
-        return out
+
+        return self._made_model(cell, make)
 
     def _average(self, cell: CellSpec) -> Path:
         """The weight-by-weight mean of the models of ``cell.average``'s cells."""
         from uniret.models.biencoder import BiEncoder
         from uniret.models.merge import average_models
 
+        sources = [self._model_of(self.spec.cell(name)) for name in cell.average]
+        return self._made_model(
+            cell, lambda: average_models([BiEncoder.from_pretrained(str(s)) for s in sources])
+        )
+
+    def _made_model(self, cell: CellSpec, make: Callable[[], BiEncoder]) -> Path:
+        """``cell``'s model folder, written once (atomically) from ``make()`` unless it holds
+        weights already (a rerun after the re-encode was killed)."""
         out = self.cell_dir(cell) / "model"
         if not _has_weights(out):
-            sources = [self._model_of(self.spec.cell(name)) for name in cell.average]
-            model = average_models([BiEncoder.from_pretrained(str(s)) for s in sources])
             with atomic_path(out) as tmp:
-                model.save(tmp)
+                make().save(tmp)
         return out
 
     def _encode(self, cell: CellSpec, shared: Shared, model_dir: Path) -> Path:
