@@ -317,5 +317,9 @@ def test_experiment_compare_command(capsys) -> None:
     assert "--pair base: expected A,B" in capsys.readouterr().err
     assert main(["experiment", "compare", str(RESULTS)]) == 2
     assert "expected NAME=SOURCE" in capsys.readouterr().err
-    assert main(["experiment", "compare", base, base]) == 2
-    assert "system 'base' named twice" in capsys.readouterr().err
+    # a name given twice pools its sources' runs: seeds kept in two results files read as one
+    assert main(["experiment", "compare", base, mt]) == 0
+    whole = capsys.readouterr().out
+    split = [f"base={RESULTS}#fs-a-base-s0", f"base={RESULTS}#fs-a-base-s1"]
+    assert main(["experiment", "compare", *split, mt]) == 0
+    assert capsys.readouterr().out == whole

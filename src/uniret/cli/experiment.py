@@ -81,7 +81,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "cell glob (RESULTS#GLOB, e.g. 'out/results.json#fewshot-trex-k16-s*'; several globs "
         "separated by commas), or a file glob "
         "of cell.json records and `uniret evaluate --json` outputs. A source that names several "
-        "runs (seeds) is averaged per query. Prints each system per task and macro, then the "
+        "runs (seeds) is averaged per query; a NAME given several times pools the runs of its "
+        "sources (seeds kept in different results files). Prints each system per task and macro, then the "
         "paired-bootstrap 95%% interval of each difference A - B over the queries (macro over "
         "the tasks both have, and per task; * when it excludes 0).",
     )
@@ -205,16 +206,19 @@ def cmd_experiment_report(args: argparse.Namespace) -> int:
 def cmd_experiment_compare(args: argparse.Namespace) -> int:
     from uniret.experiments.report import average_system, comparison_report, load_runs
 
-    systems = {}
+    runs: dict[str, list] = {}
+    sources: dict[str, list[str]] = {}
     for item in args.systems:
         name, sep, source = item.partition("=")
         if not sep or not name or not source:
             print(f"error: {item!r}: expected NAME=SOURCE", file=sys.stderr)
             return 2
-        if name in systems:
-            print(f"error: system {name!r} named twice", file=sys.stderr)
-            return 2
-        systems[name] = average_system(load_runs(source, args.metric), source, args.metric)
+        runs.setdefault(name, []).extend(load_runs(source, args.metric))
+        sources.setdefault(name, []).append(source)
+    systems = {
+        name: average_system(found, " + ".join(sources[name]), args.metric)
+        for name, found in runs.items()
+    }
     names = list(systems)
     pairs = [(n, names[0]) for n in names[1:]]
     if args.pair:
