@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from uniret.config import build_config, config_to_dict, load_mapping, parse_overrides, to_toml
+from uniret.config import (
+    SHIPPED_CONFIGS,
+    build_config,
+    config_to_dict,
+    load_mapping,
+    parse_overrides,
+    resolve_config,
+    to_toml,
+)
 from uniret.errors import InputError
 from uniret.models.biencoder import QueryMode
 from uniret.training.config import TrainConfig, TrainMode
@@ -24,6 +32,23 @@ def test_toml_file_plus_overrides(tmp_path: Path) -> None:
     again = tmp_path / "again.toml"
     again.write_text(to_toml(config_to_dict(config)))  # the resolved config reloads to the same
     assert build_config(TrainConfig, load_mapping(again), {}, str(again)) == config
+
+
+def test_shipped_configs_are_found_from_any_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = SHIPPED_CONFIGS / "multitask-kiltmini.toml"
+    assert resolve_config("configs/multitask-kiltmini.toml") == shipped
+    assert resolve_config("universal-kiltmini.toml") == SHIPPED_CONFIGS / "universal-kiltmini.toml"
+    assert load_mapping("configs/multitask-kiltmini.toml")["mode"] == "query_side"
+    # a file of that path here comes first: the user's own configs/ folder
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "multitask-kiltmini.toml").write_text("epochs = 7\n")
+    assert load_mapping("configs/multitask-kiltmini.toml") == {"epochs": 7}
+    # only configs/<name> or a bare name falls back; a missing file is named
+    with pytest.raises(InputError, match=r"^configs/nope\.toml: no such file"):
+        load_mapping("configs/nope.toml")
+    with pytest.raises(InputError, match=r"^mine/multitask-kiltmini\.toml: no such file"):
+        load_mapping("mine/multitask-kiltmini.toml")
 
 
 def test_yaml_file(tmp_path: Path) -> None:

@@ -17,9 +17,27 @@ from uniret.errors import InputError
 T = TypeVar("T")
 
 
-def load_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file into a dict."""
+SHIPPED_CONFIGS = Path(__file__).parent / "configs"
+"""The training configs and recipes that ship with uniret (``configs/`` of the repository)."""
+
+
+def resolve_config(path: str | Path) -> Path:
+    """A config file's path: as given where it exists (absolute, or relative to the current
+    folder), else the shipped config of that name when ``path`` is ``configs/<name>`` or a bare
+    name, so ``configs/universal-kiltmini.toml`` works from any folder; else as given."""
     p = Path(path)
+    if p.exists() or p.is_absolute() or p.parent not in (Path(), Path("configs")):
+        return p
+    shipped = SHIPPED_CONFIGS / p.name
+    return shipped if shipped.is_file() else p
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file into a dict (a relative
+    ``configs/<name>`` missing here is the shipped one, :func:`resolve_config`)."""
+    p = resolve_config(path)
+    if not p.is_file():
+        raise InputError(path, None, None, "no such file")
     text = p.read_text(encoding="utf-8")
     try:
         if p.suffix in (".yaml", ".yml"):

@@ -82,9 +82,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "separated by commas), or a file glob "
         "of cell.json records and `uniret evaluate --json` outputs. A source that names several "
         "runs (seeds) is averaged per query; a NAME given several times pools the runs of its "
-        "sources (seeds kept in different results files). Prints each system per task and macro, then the "
-        "paired-bootstrap 95%% interval of each difference A - B over the queries (macro over "
-        "the tasks both have, and per task; * when it excludes 0).",
+        "sources (seeds kept in different results files). Prints each system per task and "
+        "macro, then the paired-bootstrap 95% interval of each difference A - B over the "
+        "queries (macro over the tasks both have, and per task; * when it excludes 0).",
     )
     p.add_argument("systems", nargs="+", metavar="NAME=SOURCE", help="a system and its runs")
     p.add_argument(

@@ -38,7 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train-config",
         default="configs/multitask-kiltmini.toml",
-        help="query-side multi-task training config (default configs/multitask-kiltmini.toml)",
+        help="query-side multi-task training config (default configs/multitask-kiltmini.toml; "
+        "a configs/NAME that is not in the current folder is the one shipped with uniret)",
     )
     only = p.add_mutually_exclusive_group()
     only.add_argument(
@@ -46,7 +47,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="train and evaluate the systems of a recipe file instead of the query-side "
         "multi-task model (e.g. configs/universal-kiltmini.toml: full mode, rounds, "
-        "interpolation with the base model); each system is kept as a retriever bundle",
+        "interpolation with the base model; the configs/ recipes ship with uniret and run "
+        "from any folder); each system is kept as a retriever bundle",
     )
     add_config_overrides(p, "training-config")
     only.add_argument("--no-train", action="store_true", help="stop after the zero-shot systems")

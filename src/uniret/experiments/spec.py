@@ -27,7 +27,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from uniret.config import load_mapping
+from uniret.config import load_mapping, resolve_config
 from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 from uniret.errors import InputError
 from uniret.retrieval.hybrid import FusionConfig
@@ -314,7 +314,7 @@ def quickstart_experiment(
         )
     path = Path(__file__)
     if recipe:
-        path = Path(recipe)
+        path = resolve_config(recipe)
         raw = load_mapping(path)
         unknown = set(raw) - {"recipe", "cell"}
         if unknown:
