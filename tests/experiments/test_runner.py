@@ -120,6 +120,17 @@ def test_run_writes_results_then_reruns_from_cache(experiment: Path, tmp_path: P
     assert second["cells"] == results["cells"]
 
 
+def test_a_missing_training_config_fails_before_any_work(experiment: Path, tmp_path: Path) -> None:
+    from uniret.errors import InputError
+
+    text = experiment.read_text().replace("train = {}", 'train = {}\ntrain_config = "nowhere.toml"')
+    experiment.write_text(text)
+    work = tmp_path / "work"
+    with pytest.raises(InputError, match=r"^nowhere\.toml: no such file"):
+        Runner(load_experiment(experiment), work).run()
+    assert not (work / "shared").exists() and not (work / "cells").exists()
+
+
 def test_a_cell_whose_dropped_model_is_needed_later_reruns(
     experiment: Path, tmp_path: Path
 ) -> None:

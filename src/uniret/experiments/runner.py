@@ -224,7 +224,10 @@ class Runner:
     # ------------------------------------------------------------------ running
     def run(self, only: Sequence[str] = ()) -> dict[str, Any]:
         """Run every selected cell that is not cached; write and return results.json."""
-        for cell in self.plan(only):
+        plan = self.plan(only)
+        for cell in plan:
+            self.key(cell)  # reads every training config: a missing one fails before any work
+        for cell in plan:
             if self.record(cell) is not None:
                 self.on_event("cached", {"cell": cell.name})
                 continue
