@@ -49,6 +49,8 @@ def test_shipped_configs_are_found_from_any_folder(tmp_path: Path, monkeypatch) 
         load_mapping("configs/nope.toml")
     with pytest.raises(InputError, match=r"^mine/multitask-kiltmini\.toml: no such file"):
         load_mapping("mine/multitask-kiltmini.toml")
+    with pytest.raises(InputError, match=r"^configs: is a folder, expected a file"):
+        load_mapping("configs")
 
 
 def test_yaml_file(tmp_path: Path) -> None:

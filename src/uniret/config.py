@@ -37,7 +37,9 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     ``configs/<name>`` missing here is the shipped one, :func:`resolve_config`)."""
     p = resolve_config(path)
     if not p.is_file():
-        raise InputError(path, None, None, "no such file")
+        raise InputError(
+            path, None, None, "is a folder, expected a file" if p.is_dir() else "no such file"
+        )
     text = p.read_text(encoding="utf-8")
     try:
         if p.suffix in (".yaml", ".yml"):
