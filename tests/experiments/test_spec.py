@@ -132,7 +132,7 @@ def test_shipped_recipes_load_and_every_training_cell_makes_a_valid_config(
         monkeypatch.chdir(REPOSITORY)
     spec = quickstart_experiment(DEFAULT_DATA, recipe=recipe)
     names = [c.name for c in spec.cells]
-    assert len(names) == len(set(names)) >= 3
+    assert len(names) == len(set(names)) > 3
     trains = [c for c in spec.cells if c.trains]
     assert trains
     for cell in trains:

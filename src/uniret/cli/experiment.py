@@ -206,18 +206,20 @@ def cmd_experiment_report(args: argparse.Namespace) -> int:
 def cmd_experiment_compare(args: argparse.Namespace) -> int:
     from uniret.experiments.report import average_system, comparison_report, load_runs
 
-    runs: dict[str, list] = {}
-    sources: dict[str, list[str]] = {}
+    sources: dict[str, list[str]] = {}  # a name given twice pools its sources' runs
     for item in args.systems:
         name, sep, source = item.partition("=")
         if not sep or not name or not source:
             print(f"error: {item!r}: expected NAME=SOURCE", file=sys.stderr)
             return 2
-        runs.setdefault(name, []).extend(load_runs(source, args.metric))
         sources.setdefault(name, []).append(source)
     systems = {
-        name: average_system(found, " + ".join(sources[name]), args.metric)
-        for name, found in runs.items()
+        name: average_system(
+            [run for s in found for run in load_runs(s, args.metric)],
+            " + ".join(found),
+            args.metric,
+        )
+        for name, found in sources.items()
     }
     names = list(systems)
     pairs = [(n, names[0]) for n in names[1:]]
