@@ -149,15 +149,24 @@ def make(cls: Callable[..., T], **kwargs: Any) -> T:
 
 
 def device(name: str | None) -> str:
-    """The torch device to use: ``name``, else cuda when present, else all CPU cores."""
+    """The torch device to use: ``name``, else cuda when present, else the CPU with one thread
+    per core this process may run on (``OMP_NUM_THREADS``, when set, decides instead)."""
     import torch
 
     if name:
         return name
     if torch.cuda.is_available():
         return "cuda"
-    torch.set_num_threads(os.cpu_count() or 1)
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(usable_cores())
     return "cpu"
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; ``os.cpu_count`` elsewhere)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def quiet_libraries() -> None:

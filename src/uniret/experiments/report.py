@@ -586,7 +586,8 @@ def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
     machines = sorted(
         {
             f"{r['machine']['device']}, {r['machine']['cpu_count']} cores, "
-            f"torch {r['machine']['torch']}"
+            + (f"{r['machine']['threads']} threads, " if "threads" in r["machine"] else "")
+            + f"torch {r['machine']['torch']}"
             for r in cells.values()
         }
     )

@@ -108,12 +108,14 @@ def cell_key(
 
 
 def machine() -> dict[str, Any]:
-    """Where a cell ran."""
+    """Where a cell ran; ``threads`` is torch's CPU thread count, which changes the order of
+    floating-point sums and so a CPU training's weights (same code, seed and data)."""
     import torch
 
     info: dict[str, Any] = {
         "host": platform.node(),
         "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": "cpu",

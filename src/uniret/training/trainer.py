@@ -420,6 +420,7 @@ class Trainer:
                 "history": self.state["history"],
                 "world_size": self.world,
                 "device": str(self.device),
+                "threads": torch.get_num_threads(),
             },
         )
         best = self.out / "best"
