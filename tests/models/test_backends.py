@@ -43,6 +43,20 @@ def test_openvino_fp32_matches_torch(tiny_model: str, tmp_path: Path) -> None:
 
 
 @needs_openvino
+def test_openvino_keeps_to_omp_num_threads(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _model(tiny_model)
+    reference = model.embed_queries(TEXTS, batch_size=4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    model.use_backend(BackendConfig("openvino", cache_dir=str(tmp_path)))
+    fast = model.embed_queries(TEXTS, batch_size=4)
+    (compiled,) = [e.compiled for e in model._compiled.values()]
+    assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+    np.testing.assert_allclose(fast, reference, atol=2e-3)
+
+
+@needs_openvino
 def test_int8_is_close_calibrated_once_and_cached(tiny_model: str, tmp_path: Path) -> None:
     model = _model(tiny_model)
     reference = model.embed_passages(["t"] * len(TEXTS), TEXTS)

@@ -209,12 +209,21 @@ def openvino_encoder(
             ov.save_model(model, str(tmp / MODEL_FILE))
             (tmp / "key.json").write_text(json.dumps(key_parts, indent=2) + "\n")
         logger.info("exported %s to %s", config.label, folder)
-    properties = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    properties: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    threads = omp_threads()
+    if threads:  # several processes on one machine: each keeps to its share, as torch does
+        properties["INFERENCE_NUM_THREADS"] = threads
     if config.int8:
         properties["INFERENCE_PRECISION_HINT"] = INT8_PRECISION
     compiled = core.compile_model(str(folder / MODEL_FILE), "CPU", properties)
     jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     return OpenVINOEncoder(compiled, encoder, folder, jobs=max(1, jobs))
+
+
+def omp_threads() -> int | None:
+    """``OMP_NUM_THREADS`` as a positive int (the thread limit torch keeps to), else None."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def _export(encoder: Encoder, max_length: int) -> Any:
