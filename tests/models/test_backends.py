@@ -53,6 +53,7 @@ def test_openvino_keeps_to_omp_num_threads(
     fast = model.embed_queries(TEXTS, batch_size=4)
     (compiled,) = [e.compiled for e in model._compiled.values()]
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+    assert not compiled.get_property("ENABLE_CPU_PINNING")
     np.testing.assert_allclose(fast, reference, atol=2e-3)
 
 

@@ -211,8 +211,9 @@ def openvino_encoder(
         logger.info("exported %s to %s", config.label, folder)
     properties: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
     threads = omp_threads()
-    if threads:  # several processes on one machine: each keeps to its share, as torch does
-        properties["INFERENCE_NUM_THREADS"] = threads
+    if threads:  # several processes on one machine: each keeps to its share, as torch does,
+        # unpinned (pinned, every process's threads would sit on the same first cores)
+        properties.update({"INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False})
     if config.int8:
         properties["INFERENCE_PRECISION_HINT"] = INT8_PRECISION
     compiled = core.compile_model(str(folder / MODEL_FILE), "CPU", properties)
