@@ -36,6 +36,15 @@ from uniret.models.biencoder import BiEncoder, BiEncoderConfig
 from uniret.models.encoder import resolve_model_path
 
 
+def sample_pages(knowledge: str | Path, pages: int, out: Path) -> list[str]:
+    """A seeded random sample of ``pages`` lines of a knowledge source, written to ``out``."""
+    with open_binary(knowledge) as handle:
+        lines = handle.read().decode("utf-8").splitlines()
+    sample = random.Random(0).sample(lines, min(pages, len(lines)))
+    out.write_text("\n".join(sample) + "\n", encoding="utf-8")
+    return sample
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -58,10 +67,7 @@ def main() -> None:
 
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="uniret-enc-") as tmp:
-        with open_binary(args.knowledge) as handle:
-            lines = handle.read().decode("utf-8").splitlines()
-        sample = random.Random(0).sample(lines, min(args.pages, len(lines)))
-        (Path(tmp) / "k.jsonl").write_text("\n".join(sample) + "\n", encoding="utf-8")
+        sample = sample_pages(args.knowledge, args.pages, Path(tmp) / "k.jsonl")
         build_passage_store(Path(tmp) / "k.jsonl", Path(tmp) / "p")
         store = PassageStore(Path(tmp) / "p")
         model = BiEncoder.from_pretrained(
