@@ -4,9 +4,10 @@ every core: do parallel processes (``quickstart --only`` on copies, or shards) a
 A random sample of pages of the knowledge source becomes a passage store; the baseline is one
 ``uniret encode`` process with torch's and OpenVINO's default threads; then ``--processes``
 processes, each with ``OMP_NUM_THREADS=1``, encode the same store at once into their own
-folders. Wall time counts each process from start to exit (model loading included, the same
-in both); the export and int8 calibration are cached by a first run outside the timing.
-Prints passages/s of the baseline, the processes together, and their ratio.
+folders. Each process's encoding time is the ``seconds`` its shard records (model loading and
+start-up left out; they overlap, as the processes start together); the export and int8
+calibration are cached by a first run outside the timing. Prints passages/s of the baseline,
+of the processes together (the sum of their rates), and the ratio.
 
     python benchmarks/bench_encode_parallel.py --pages 600 --processes 2
 """
@@ -14,11 +15,11 @@ Prints passages/s of the baseline, the processes together, and their ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench_encode import sample_pages
@@ -38,13 +39,13 @@ def encode(passages: Path, out: Path, backend: list[str], threads: int | None) -
     return subprocess.Popen(command, env=env)
 
 
-def timed(processes: list[subprocess.Popen]) -> float:
-    """Seconds until every process has exited (each must succeed)."""
-    start = time.perf_counter()
-    for process in processes:
+def rates(runs: dict[Path, subprocess.Popen], passages: int) -> list[float]:
+    """Wait for every run (each must succeed); each one's passages/s from its shard record."""
+    for process in runs.values():
         if process.wait() != 0:
             raise SystemExit(f"uniret encode failed with exit code {process.returncode}")
-    return time.perf_counter() - start
+    seconds = [json.loads(next(out.glob("shard-*.json")).read_text())["seconds"] for out in runs]
+    return [passages / s for s in seconds]
 
 
 def main() -> None:
@@ -65,17 +66,16 @@ def main() -> None:
         sample_pages(args.knowledge, args.pages, root / "k.jsonl")
         build_passage_store(root / "k.jsonl", root / "p")
         n = len(PassageStore(root / "p"))
-        timed([encode(root / "p", root / "warm", backend, None)])  # export, calibration
-        alone = timed([encode(root / "p", root / "alone", backend, None)])
-        together = timed(
-            [encode(root / "p", root / f"e{i}", backend, 1) for i in range(args.processes)]
-        )
-    one, many = n / alone, args.processes * n / together
+        rates({root / "warm": encode(root / "p", root / "warm", backend, None)}, n)
+        (one,) = rates({root / "alone": encode(root / "p", root / "alone", backend, None)}, n)
+        outs = [root / f"e{i}" for i in range(args.processes)]
+        each = rates({out: encode(root / "p", out, backend, 1) for out in outs}, n)
+    many = sum(each)
     print(f"{n} passages from {args.pages} pages, {args.backend}, {os.cpu_count()} CPUs")
-    print(f"one process, default threads:      {alone:7.1f} s  {one:7.1f} passages/s")
+    print(f"one process, default threads: {one:7.1f} passages/s")
     print(
-        f"{args.processes} processes, one thread each:   {together:7.1f} s  {many:7.1f} "
-        f"passages/s together  ({many / one:.2f}x the one process)"
+        f"{args.processes} processes, one thread each: {many:7.1f} passages/s together "
+        f"({', '.join(f'{r:.1f}' for r in each)}; {many / one:.2f}x the one process)"
     )
 
 
