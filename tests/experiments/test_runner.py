@@ -101,6 +101,7 @@ def test_run_writes_results_then_reruns_from_cache(experiment: Path, tmp_path: P
     assert len(cell["results"]["trex"]["per_query"]["Rprec"]) == 2  # two trex dev queries
     assert cell["machine"]["cpu_count"] >= 1 and cell["wall_s"] > 0 and cell["commit"]
     assert cell["machine"]["threads"] == torch.get_num_threads()
+    assert cell["machine"]["cpu"] == runner_module.cpu_model() != ""
     assert cell["code"] == runner_module.code_digest()  # the source that ran, git or not
     few = results["cells"]["fewshot-trex-k1"]
     assert set(few["results"]) == {"trex"} and few["train"]["config"]["examples_per_task"] == 1

@@ -585,7 +585,9 @@ def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
     cells = results["cells"]
     machines = sorted(
         {
-            f"{r['machine']['device']}, {r['machine']['cpu_count']} cores, "
+            f"{r['machine']['device']}, "
+            + (f"{r['machine']['cpu']}, " if "cpu" in r["machine"] else "")
+            + f"{r['machine']['cpu_count']} cores, "
             + (f"{r['machine']['threads']} threads, " if "threads" in r["machine"] else "")
             + f"torch {r['machine']['torch']}"
             for r in cells.values()

@@ -109,11 +109,13 @@ def cell_key(
 
 def machine() -> dict[str, Any]:
     """Where a cell ran; ``threads`` is torch's CPU thread count, which changes the order of
-    floating-point sums and so a CPU training's weights (same code, seed and data)."""
+    floating-point sums and so a CPU training's weights (same code, seed and data); ``cpu``
+    its processor (CPU timings depend on its instruction sets)."""
     import torch
 
     info: dict[str, Any] = {
         "host": platform.node(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -123,6 +125,19 @@ def machine() -> dict[str, Any]:
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)
     return info
+
+
+def cpu_model() -> str:
+    """The processor's name (``model name`` of /proc/cpuinfo on Linux), else platform's."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def commit(folder: Path) -> str:
