@@ -157,7 +157,9 @@ def device(name: str | None) -> str:
         return name
     if torch.cuda.is_available():
         return "cuda"
-    if not os.environ.get("OMP_NUM_THREADS"):
+    from uniret.models.backends import omp_threads
+
+    if omp_threads() is None:
         torch.set_num_threads(usable_cores())
     return "cpu"
 

@@ -579,20 +579,23 @@ def claims(results: Results) -> list[str]:
 
 
 # ---------------------------------------------------------------- the page
+def machine_line(machine: dict[str, Any]) -> str:
+    """A record's machine in words; processor and threads where the record has them."""
+    parts = [
+        machine["device"],
+        machine.get("cpu"),
+        f"{machine['cpu_count']} cores",
+        f"{machine['threads']} threads" if "threads" in machine else None,
+        f"torch {machine['torch']}",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
 def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
     """RESULTS.md text; plots are linked as ``plot_prefix + name``."""
     report = results.get("report", {})
     cells = results["cells"]
-    machines = sorted(
-        {
-            f"{r['machine']['device']}, "
-            + (f"{r['machine']['cpu']}, " if "cpu" in r["machine"] else "")
-            + f"{r['machine']['cpu_count']} cores, "
-            + (f"{r['machine']['threads']} threads, " if "threads" in r["machine"] else "")
-            + f"torch {r['machine']['torch']}"
-            for r in cells.values()
-        }
-    )
+    machines = sorted({machine_line(r["machine"]) for r in cells.values()})
     commits = sorted({r["commit"] for r in cells.values()})
     timing, totals = timing_table(results)
     missing = [n for n in results.get("cells_declared", []) if n not in cells]
