@@ -419,3 +419,31 @@ def test_distillation_pulls_the_query_tower_toward_the_teacher(
     )
     with pytest.raises(InputError, match="no query id"):
         Trainer(config, tmp_path / "unmatched")
+
+
+def test_query_prefix_is_trained_saved_and_inherited(setup: dict[str, str], tmp_path: Path) -> None:
+    train(_full(setup, query_prefix="{task}: ", max_steps=2), tmp_path / "full")
+    model = BiEncoder.from_pretrained(str(tmp_path / "full"))
+    assert model.config.query_prefix == "{task}: "
+    raw = "marie curie [SEP] place of birth"
+    sep = model.query_sep("trex")
+    assert model.format_queries([raw], "trex") == [f"trex: marie curie{sep}place of birth"]
+    assert model.format_queries([raw]) == [raw]  # no task, no prefix
+    # the prefix reaches the vectors wherever the model embeds task inputs
+    prefixed = model.embed_queries([f"trex: marie curie{sep}place of birth"], "trex")
+    assert torch.equal(
+        torch.from_numpy(model.embed_inputs([raw], "trex")), torch.from_numpy(prefixed)
+    )
+    assert not torch.equal(
+        torch.from_numpy(model.embed_queries([f"marie curie{sep}place of birth"])),
+        torch.from_numpy(prefixed),
+    )
+    # a stage started from it keeps the prefix unless it names its own
+    stage = Trainer(_query_side(setup, init=str(tmp_path / "full")), tmp_path / "stage")
+    assert stage.model.config.query_prefix == "{task}: "
+    own = Trainer(
+        _query_side(setup, init=str(tmp_path / "full"), query_prefix="q/{task} "), tmp_path / "own"
+    )
+    assert own.model.config.query_prefix == "q/{task} "
+    with pytest.raises(ValueError, match="query_prefix"):
+        _full(setup, query_prefix="{name}: ")

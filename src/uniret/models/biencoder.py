@@ -49,6 +49,10 @@ class BiEncoderConfig:
     A passage with an empty title is its text alone. Empty (the default) picks the model's
     convention when it is loaded: ``"{title}. {text}"`` for sentence-transformers models (trained
     on plain sentences), DPR's ``"{title} {sep} {text}"`` otherwise.
+
+    ``query_prefix`` goes before every query of a known task with ``{task}`` filled in (e.g.
+    ``"{task}: "``), so one shared tower is told which task asks; a query without a task (or of
+    a task the registry does not know) gets none. Empty (the default): no prefix.
     """
 
     query_max_length: int = 64
@@ -56,10 +60,17 @@ class BiEncoderConfig:
     passage_template: str = ""
     mode: QueryMode = QueryMode.SHARED
     tasks: tuple[str, ...] = field(default_factory=tuple)
+    query_prefix: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", QueryMode(self.mode))
         object.__setattr__(self, "tasks", tuple(self.tasks))
+        try:
+            self.query_prefix.format(task="task")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"query_prefix {self.query_prefix!r} may hold {{task}} and no other field"
+            ) from exc
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -193,11 +204,16 @@ class BiEncoder(nn.Module):
 
     def format_queries(self, inputs: Sequence[str], task: str | None = None) -> list[str]:
         """Raw inputs of ``task`` as this model's queries: the task registry's formatting with
-        the separator of the encoder that will read them (the task's own, per-task models)."""
+        the separator of the encoder that will read them (the task's own, per-task models),
+        after the config's ``query_prefix`` for a known task."""
         known = task is not None and task in known_tasks()
-        return format_queries(
+        queries = format_queries(
             inputs, task if known else None, QueryFormat(sep=self.query_sep(task))
         )
+        if not (known and self.config.query_prefix):
+            return queries
+        prefix = self.config.query_prefix.format(task=task)
+        return [prefix + q for q in queries]
 
     def embed_inputs(
         self, inputs: Sequence[str], task: str | None = None, batch_size: int = 128

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
-from uniret.models.biencoder import QueryMode
+from uniret.models.biencoder import BiEncoderConfig, QueryMode
 from uniret.training.sampler import TaskSampling
 
 
@@ -65,6 +65,10 @@ class TrainConfig:
     model's score distributions over each batch's passages (``loss.anchor_kl``), so the
     towers learn the trained tasks while scoring like the model they started from elsewhere;
     costs a forward pass of a frozen copy per step.
+
+    ``query_prefix`` (e.g. ``"{task}: "``) goes before every query of a task, in training and
+    wherever the model is used (it is saved with the model); empty: the prefix of the model the
+    run starts from (``init``, or query side the index's model), none for a base model.
     """
 
     data_dir: str = DEFAULT_DATA
@@ -72,6 +76,7 @@ class TrainConfig:
     model: str = DEFAULT_MODEL
     mode: TrainMode = TrainMode.QUERY_SIDE
     query_mode: QueryMode = QueryMode.SEPARATE
+    query_prefix: str = ""
     index: str = ""
     passages: str = ""
     bm25_index: str = ""
@@ -156,6 +161,7 @@ class TrainConfig:
             raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
         if self.anchor_weight and self.mode is not TrainMode.FULL:
             raise ValueError("anchor_weight needs full mode (query side: the passages are frozen)")
+        BiEncoderConfig(query_prefix=self.query_prefix)  # raises on a field other than {task}
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:

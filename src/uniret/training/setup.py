@@ -101,13 +101,15 @@ def prepare(
 
 def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> BiEncoder:
     """Query side: the index's own encoder, frozen, with new query tower(s). Full mode: the
-    configured base model, keeping its passage template."""
+    configured base model, keeping its passage template. The query prefix is the config's, else
+    the one of the model the run starts from."""
     query_cfg = BiEncoderConfig(
         query_max_length=config.query_max_length,
         passage_max_length=config.passage_max_length,
         mode=config.query_mode,
         tasks=tuple(tasks) if config.query_mode is QueryMode.PER_TASK else (),
     )
+    init = BiEncoder.from_pretrained(config.init) if config.init else None
     if config.mode is TrainMode.QUERY_SIDE:
         assert index is not None
         base = index.model()
@@ -116,16 +118,16 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
             passage_max_length=base.config.passage_max_length,
             passage_template=base.config.passage_template,
         )
-        model = BiEncoder(base.passage_encoder, query_cfg)
-        model.passage_encoder.requires_grad_(False)
     else:
         base = BiEncoder.from_pretrained(config.model)
-        template = base.config.passage_template  # the model's own convention, resolved at load
-        model = BiEncoder(
-            base.passage_encoder, dataclasses.replace(query_cfg, passage_template=template)
-        )
-    if config.init:
-        start_from(model, BiEncoder.from_pretrained(config.init), config.mode is TrainMode.FULL)
+        # the model's own passage convention, resolved at load
+        query_cfg = dataclasses.replace(query_cfg, passage_template=base.config.passage_template)
+    prefix = config.query_prefix or (init or base).config.query_prefix
+    model = BiEncoder(base.passage_encoder, dataclasses.replace(query_cfg, query_prefix=prefix))
+    if config.mode is TrainMode.QUERY_SIDE:
+        model.passage_encoder.requires_grad_(False)
+    if init is not None:
+        start_from(model, init, config.mode is TrainMode.FULL)
     if config.freeze_layers:
         trained = list(model.query_encoders.values())
         if config.mode is TrainMode.FULL:
