@@ -447,3 +447,32 @@ def test_query_prefix_is_trained_saved_and_inherited(setup: dict[str, str], tmp_
     assert own.model.config.query_prefix == "q/{task} "
     with pytest.raises(ValueError, match="query_prefix"):
         _full(setup, query_prefix="{name}: ")
+
+
+def test_task_weights_survive_gradient_clipping(setup: dict[str, str], tmp_path: Path) -> None:
+    # one plain SGD step on trex with a norm limit so small that it clips: the step is the
+    # limit times the learning rate, so a weight applied to the loss alone would vanish
+    one_step = dict(
+        tasks=("trex",),
+        optimizer="sgd",
+        weight_decay=0.0,
+        warmup_ratio=0.0,
+        lr=1.0,
+        max_grad_norm=1e-2,
+        max_steps=1,
+    )
+    base = _weights(Path(setup["base"]))
+
+    def moved(weights: dict[str, float]) -> float:
+        out = tmp_path / f"w{len(weights)}"
+        train(_full(setup, **one_step, task_weights=weights), out)
+        trained = _weights(out)
+        return float(
+            torch.sqrt(
+                sum(((trained[f][k] - base[f][k]) ** 2).sum() for f in base for k in base[f])
+            )
+        )
+
+    plain, weighted = moved({}), moved({"trex": 3.0})
+    assert plain == pytest.approx(1e-2, rel=1e-3)
+    assert weighted == pytest.approx(3 * plain, rel=1e-3)

@@ -66,6 +66,10 @@ class TrainConfig:
     towers learn the trained tasks while scoring like the model they started from elsewhere;
     costs a forward pass of a frozen copy per step.
 
+    ``task_weights``: a task's batches weigh this much (others 1) in the loss and in the
+    gradient-norm limit ``max_grad_norm`` (else clipping, which takes every step of a young run
+    to the same norm, would undo the weight).
+
     ``query_prefix`` (e.g. ``"{task}: "``) goes before every query of a task, in training and
     wherever the model is used (it is saved with the model); empty: the prefix of the model the
     run starts from (``init``, or query side the index's model), none for a base model.

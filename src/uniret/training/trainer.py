@@ -268,6 +268,7 @@ class Trainer:
         started = time.perf_counter() - self.state["seconds"]
         steps_this_call = accum = 0
         running: list[float] = []
+        step_weights: list[float] = []  # the task weights of the batches in this step
         done = self.state["step"] >= self.total_steps
         for epoch in range(self.state["epoch"], cfg.epochs):
             if done:
@@ -278,8 +279,10 @@ class Trainer:
                 local = local_slice(batches[b], self.rank, self.world)
                 if not local:
                     continue
-                loss = self._batch_loss([self.examples[i] for i in local], epoch, b)
+                batch = [self.examples[i] for i in local]
+                loss = self._batch_loss(batch, epoch, b)
                 (loss / cfg.grad_accum).backward()
+                step_weights.append(cfg.task_weights.get(batch[0].task, 1.0))
                 running.append(loss.item())
                 accum += 1
                 self.state["examples_seen"] += len(local) * self.world
@@ -287,7 +290,8 @@ class Trainer:
                 if accum < cfg.grad_accum and b + 1 < len(batches):
                     continue
                 accum = 0
-                self._step()
+                self._step(float(np.mean(step_weights)))
+                step_weights = []
                 steps_this_call += 1
                 self.state["seconds"] = time.perf_counter() - started
                 record = {
@@ -327,11 +331,13 @@ class Trainer:
         if self.config.mode is TrainMode.QUERY_SIDE:
             self.model.passage_encoder.eval()
 
-    def _step(self) -> None:
-        """Average gradients across ranks, clip, step optimizer and schedule."""
+    def _step(self, weight: float = 1.0) -> None:
+        """Average gradients across ranks, clip, step optimizer and schedule. The norm limit is
+        scaled by the step's task ``weight`` (its loss was): a weighted task's gradient is
+        clipped as if unweighted, then weighted, so clipping cannot undo ``task_weights``."""
         params = [p for p in self.model.parameters() if p.requires_grad]
         average_gradients(self.model.parameters(), self.world)
-        torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm * weight)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
