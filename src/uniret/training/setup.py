@@ -122,7 +122,7 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
         base = BiEncoder.from_pretrained(config.model)
         # the model's own passage convention, resolved at load
         query_cfg = dataclasses.replace(query_cfg, passage_template=base.config.passage_template)
-    prefix = config.query_prefix or (init or base).config.query_prefix
+    prefix = config.query_prefix or (init if init is not None else base).config.query_prefix
     model = BiEncoder(base.passage_encoder, dataclasses.replace(query_cfg, query_prefix=prefix))
     if config.mode is TrainMode.QUERY_SIDE:
         model.passage_encoder.requires_grad_(False)

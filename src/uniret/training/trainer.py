@@ -333,8 +333,9 @@ class Trainer:
 
     def _step(self, weight: float = 1.0) -> None:
         """Average gradients across ranks, clip, step optimizer and schedule. The norm limit is
-        scaled by the step's task ``weight`` (its loss was): a weighted task's gradient is
-        clipped as if unweighted, then weighted, so clipping cannot undo ``task_weights``."""
+        scaled by the step's task ``weight`` (as its loss was; with ``grad_accum``, the mean
+        over the accumulated batches): a weighted task's gradient is clipped as if unweighted,
+        then weighted, so clipping cannot undo ``task_weights``."""
         params = [p for p in self.model.parameters() if p.requires_grad]
         average_gradients(self.model.parameters(), self.world)
         torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm * weight)
