@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -421,14 +422,22 @@ def test_distillation_pulls_the_query_tower_toward_the_teacher(
         Trainer(config, tmp_path / "unmatched")
 
 
-def test_query_prefix_is_trained_saved_and_inherited(setup: dict[str, str], tmp_path: Path) -> None:
+def test_query_prefix_is_trained_saved_and_inherited(
+    setup: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     train(_full(setup, query_prefix="{task}: ", max_steps=2), tmp_path / "full")
     model = BiEncoder.from_pretrained(str(tmp_path / "full"))
     assert model.config.query_prefix == "{task}: "
     raw = "marie curie [SEP] place of birth"
     sep = model.query_sep("trex")
     assert model.format_queries([raw], "trex") == [f"trex: marie curie{sep}place of birth"]
-    assert model.format_queries([raw]) == [raw]  # no task, no prefix
+    with caplog.at_level(logging.WARNING, logger="uniret.models.biencoder"):
+        assert model.format_queries([raw]) == [raw]  # no task, no prefix: said once
+        assert model.format_queries([raw]) == [raw]
+    assert [r.message for r in caplog.records].count(
+        "this model puts '{task}: ' before each query of its tasks; queries without a known "
+        "task (here None) go without it"
+    ) == 1
     # the prefix reaches the vectors wherever the model embeds task inputs
     prefixed = model.embed_queries([f"trex: marie curie{sep}place of birth"], "trex")
     assert torch.equal(

@@ -112,6 +112,7 @@ class BiEncoder(nn.Module):
         self.backend = BackendConfig()
         self._calibration: Callable[[int], list[str]] | None = None
         self._compiled: dict[int, OpenVINOEncoder] = {}
+        self._warned_no_prefix = False
 
     def use_backend(
         self, backend: BackendConfig, calibration: Callable[[int], list[str]] | None = None
@@ -210,7 +211,17 @@ class BiEncoder(nn.Module):
         queries = format_queries(
             inputs, task if known else None, QueryFormat(sep=self.query_sep(task))
         )
-        if not (known and self.config.query_prefix):
+        if not self.config.query_prefix:
+            return queries
+        if not known:
+            if not self._warned_no_prefix:
+                logger.warning(
+                    "this model puts %r before each query of its tasks; queries without a "
+                    "known task (here %r) go without it",
+                    self.config.query_prefix,
+                    task,
+                )
+                self._warned_no_prefix = True
             return queries
         prefix = self.config.query_prefix.format(task=task)
         return [prefix + q for q in queries]
