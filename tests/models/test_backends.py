@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,18 @@ def test_openvino_keeps_to_omp_num_threads(
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
     assert not compiled.get_property("ENABLE_CPU_PINNING")
     np.testing.assert_allclose(fast, reference, atol=2e-3)
+
+
+@needs_openvino
+@pytest.mark.slow
+def test_encoders_are_destroyed_without_hanging() -> None:
+    """Forty rounds of the two tests above in one pytest process: with OpenVINO's async queue
+    and a Python callback the process hung within about fifteen (a compiled model's executor
+    joined a thread that waited for the GIL its destroyer held)."""
+    stress = Path(__file__).with_name("openvino_stress.py")
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(stress)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:]
 
 
 @needs_openvino

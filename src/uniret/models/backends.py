@@ -119,28 +119,43 @@ class OpenVINOEncoder:
         self.dim = encoder.dim
         self.path = path
         self.jobs = jobs
-        self._queue: Any = None  # the infer requests, made once and reused by every call
+        self._requests: list[Any] = []  # made once and reused by every call
 
     def embed(self, texts: Sequence[str], max_length: int, batch_size: int = 128) -> np.ndarray:
-        """Vectors of ``texts`` (float32), in input order."""
-        import openvino as ov
+        """Vectors of ``texts`` (float32), in input order.
 
-        if self._queue is None:
-            self._queue = ov.AsyncInferQueue(self.compiled, self.jobs)
+        The parts go to the requests in turn; a request's result is copied out by this thread
+        when the request is needed again (or at the end). No Python callback runs on
+        OpenVINO's threads: such callbacks need the GIL, and a compiled model destroyed while
+        one waits for it (its executor joins that thread with the GIL held) hangs the process.
+        """
+        if not self._requests:
+            self._requests = [self.compiled.create_infer_request() for _ in range(self.jobs)]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        running: dict[int, int] = {}  # request -> first row of the part it runs
 
-        def done(request: Any, start: int) -> None:
-            vectors = request.get_output_tensor(0).data
-            out[start : start + len(vectors)] = vectors
+        def collect(slot: int) -> None:
+            if slot in running:
+                request = self._requests[slot]
+                request.wait()
+                vectors = request.get_output_tensor(0).data
+                start = running.pop(slot)
+                out[start : start + len(vectors)] = vectors
 
-        self._queue.set_callback(done)
+        turn = 0
         for first in range(0, len(texts), batch_size):
             last = min(first + batch_size, len(texts))
             part = -(-(last - first) // self.jobs)
             for start in range(first, last, part):
                 chunk = list(texts[start : min(start + part, last)])
-                self._queue.start_async(_tokens(self.tokenizer, chunk, max_length), userdata=start)
-        self._queue.wait_all()
+                tokens = _tokens(self.tokenizer, chunk, max_length)
+                slot = turn % self.jobs
+                turn += 1
+                collect(slot)
+                self._requests[slot].start_async(tokens)
+                running[slot] = start
+        for slot in range(self.jobs):
+            collect(slot)
         return out
 
 
