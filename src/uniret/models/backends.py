@@ -107,9 +107,8 @@ class OpenVINOEncoder:
     """An encoder compiled by OpenVINO; embeds texts like :meth:`Encoder.embed`.
 
     Each batch is split in ``jobs`` parts run as parallel requests (one per CPU stream), and
-    the parts of every batch of one call are queued without waiting for the batch before: the
-    tokenization of one part overlaps the inference of others and no stream idles between
-    batches. A text's part depends only on its batch, so results do not depend on how many
+    a part waits only for the request it reuses, not for the batch before: the tokenization
+    of one part overlaps the inference of others and no stream idles between batches. A text's part depends only on its batch, so results do not depend on how many
     batches one call gets.
     """
 
