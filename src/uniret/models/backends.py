@@ -108,8 +108,9 @@ class OpenVINOEncoder:
 
     Each batch is split in ``jobs`` parts run as parallel requests (one per CPU stream), and
     a part waits only for the request it reuses, not for the batch before: the tokenization
-    of one part overlaps the inference of others and no stream idles between batches. A text's part depends only on its batch, so results do not depend on how many
-    batches one call gets.
+    of one part overlaps the inference of others and no stream idles between batches. A
+    text's part depends only on its batch, so results do not depend on how many batches one
+    call gets.
     """
 
     def __init__(self, compiled: Any, encoder: Encoder, path: Path, jobs: int = 2) -> None:
