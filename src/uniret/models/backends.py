@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,21 +142,24 @@ class OpenVINOEncoder:
                 start = running.pop(slot)
                 out[start : start + len(vectors)] = vectors
 
-        turn = 0
-        for first in range(0, len(texts), batch_size):
-            last = min(first + batch_size, len(texts))
-            part = -(-(last - first) // self.jobs)
-            for start in range(first, last, part):
-                chunk = list(texts[start : min(start + part, last)])
-                tokens = _tokens(self.tokenizer, chunk, max_length)
-                slot = turn % self.jobs
-                turn += 1
-                collect(slot)
-                self._requests[slot].start_async(tokens)
-                running[slot] = start
+        for turn, (start, end) in enumerate(_parts(len(texts), batch_size, self.jobs)):
+            tokens = _tokens(self.tokenizer, list(texts[start:end]), max_length)
+            slot = turn % self.jobs
+            collect(slot)
+            self._requests[slot].start_async(tokens)
+            running[slot] = start
         for slot in range(self.jobs):
             collect(slot)
         return out
+
+
+def _parts(n: int, batch_size: int, jobs: int) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` of each part: every batch of ``batch_size`` split in ``jobs`` parts."""
+    for first in range(0, n, batch_size):
+        last = min(first + batch_size, n)
+        part = -(-(last - first) // jobs)
+        for start in range(first, last, part):
+            yield start, min(start + part, last)
 
 
 def _tokens(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, np.ndarray]:

@@ -231,7 +231,7 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             queries = self._query_vectors(self.model, batch)
             loss = self.loss(queries, batch, epoch, step)
-        return loss.float() * self.config.task_weights.get(batch[0].task, 1.0)
+        return loss.float()
 
     # ------------------------------------------------------------------ run
     def run(
@@ -266,9 +266,9 @@ class Trainer:
             (self.out / "train_config.toml").write_text(to_toml(config_to_dict(cfg)))
         self._train_mode()
         started = time.perf_counter() - self.state["seconds"]
-        steps_this_call = accum = 0
+        steps_this_call = 0
         running: list[float] = []
-        step_weights: list[float] = []  # the task weights of the batches in this step
+        step_weights: list[float] = []  # one per batch accumulated into this step
         done = self.state["step"] >= self.total_steps
         for epoch in range(self.state["epoch"], cfg.epochs):
             if done:
@@ -280,16 +280,15 @@ class Trainer:
                 if not local:
                     continue
                 batch = [self.examples[i] for i in local]
-                loss = self._batch_loss(batch, epoch, b)
+                weight = cfg.task_weights.get(batch[0].task, 1.0)
+                loss = self._batch_loss(batch, epoch, b) * weight
                 (loss / cfg.grad_accum).backward()
-                step_weights.append(cfg.task_weights.get(batch[0].task, 1.0))
+                step_weights.append(weight)
                 running.append(loss.item())
-                accum += 1
                 self.state["examples_seen"] += len(local) * self.world
                 self.state["epoch"], self.state["batch"] = epoch, b + 1
-                if accum < cfg.grad_accum and b + 1 < len(batches):
+                if len(step_weights) < cfg.grad_accum and b + 1 < len(batches):
                     continue
-                accum = 0
                 self._step(float(np.mean(step_weights)))
                 step_weights = []
                 steps_this_call += 1
