@@ -79,12 +79,15 @@ def experiment(tmp_path: Path, kilt_dir: Path, tiny_model: str) -> Path:
     return _experiment(tmp_path, kilt_dir, tiny_model)
 
 
-def _events(spec_path: Path, work: Path, only: tuple[str, ...] = ()) -> tuple[list, dict]:
+def _events(
+    spec_path: Path, work: Path, only: tuple[str, ...] = (), keep_models: bool = False
+) -> tuple[list, dict]:
     events: list[tuple[str, str]] = []
     runner = Runner(
         load_experiment(spec_path),
         work,
         lambda kind, info: events.append((kind, info.get("cell", ""))),
+        keep_models=keep_models,
     )
     results = runner.run(only)
     return [e for e in events if e[0] in ("start", "cached")], results
@@ -153,6 +156,41 @@ def test_a_cell_whose_dropped_model_is_needed_later_reruns(
         ("start", "fewshot-trex-k1"),
     ]
     assert set(results["cells"]["fewshot-trex-k1"]["results"]) == {"trex"}
+
+
+def test_keep_models_keeps_every_model_and_retrains_a_dropped_one(
+    experiment: Path, tmp_path: Path
+) -> None:
+    """With ``keep_models`` a model no cell builds on keeps its weights and its bundle; a cell
+    whose weights a default run dropped trains again (to the same results), the rest stay cached."""
+    from uniret.retrieval.bundle import RetrieverBundle
+    from uniret.retrieval.loader import open_bundle
+
+    work = tmp_path / "work"
+    _, first = _events(experiment, work)
+    few = work / "cells" / "fewshot-trex-k1"
+    assert not (few / "model" / "passage").exists()
+    assert not (work / "retrievers" / "fewshot-trex-k1.json").exists()
+
+    events, kept = _events(experiment, work, keep_models=True)
+    assert events == [
+        ("cached", "bm25"),
+        ("cached", "base"),
+        ("cached", "multitask"),
+        ("start", "fewshot-trex-k1"),
+    ]
+    assert (few / "model" / "passage").is_dir() and (few / "model" / "query").is_dir()
+    assert (
+        kept["cells"]["fewshot-trex-k1"]["results"] == first["cells"]["fewshot-trex-k1"]["results"]
+    )
+    bundle = RetrieverBundle.load(work / "retrievers" / "fewshot-trex-k1.json")
+    assert Path(bundle.model).resolve() == (few / "model").resolve()
+    hits = open_bundle(bundle).search(["Who wrote Hamlet?"], k=3)
+    assert len(hits) == 1 and len(hits[0]) == 3
+
+    # kept models stay kept: a rerun with the flag finds everything cached
+    again, _ = _events(experiment, work, keep_models=True)
+    assert [kind for kind, _ in again] == ["cached"] * 4
 
 
 def test_cache_key_changes_when_any_input_changes(

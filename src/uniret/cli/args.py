@@ -103,6 +103,17 @@ def add_config_overrides(parser: argparse.ArgumentParser, what: str = "config") 
     )
 
 
+def add_keep_models(parser: argparse.ArgumentParser) -> None:
+    """``--keep-models``: keep the weights of every model an experiment's cells make."""
+    parser.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="keep the weights (and a retriever bundle) of every trained model; by default a "
+        "model no other cell builds on is dropped once evaluated, its record kept (a cell "
+        "whose weights an earlier run dropped trains again with this flag)",
+    )
+
+
 def add_backend(parser: argparse.ArgumentParser, what: str, *, auto: bool = False) -> None:
     """``--backend torch|openvino``, ``--int8`` and ``--bf16``: what runs the encoder for
     ``what``; with ``auto``, the default is ``auto``: OpenVINO when installed, else PyTorch."""

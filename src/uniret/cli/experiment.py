@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from uniret.cli.args import add_keep_models
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     experiment = sub.add_parser(
@@ -33,6 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "cells with an opt-in tag of the file (e.g. full) run only when picked here",
     )
     p.add_argument("--dry-run", action="store_true", help="list the cells and their status")
+    add_keep_models(p)
     p.add_argument(
         "--publish",
         action="store_true",
@@ -130,7 +133,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
         elif kind == "done":
             print(f"[done]   {info['cell']} in {info['seconds']:.0f}s", flush=True)
 
-    runner = Runner(spec, args.out, on_event)
+    runner = Runner(spec, args.out, on_event, keep_models=args.keep_models)
     plan = runner.plan(args.only)
     if args.dry_run:
         status = {cell.name: runner.status(cell) for cell in plan}

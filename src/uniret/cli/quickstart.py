@@ -8,7 +8,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from uniret.cli.args import add_backend, add_config_overrides, backend_config, int_at_least
+from uniret.cli.args import (
+    add_backend,
+    add_config_overrides,
+    add_keep_models,
+    backend_config,
+    int_at_least,
+)
 from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 
 
@@ -61,6 +67,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "e.g. --recipe experiments/universal-gpu.toml --only 'loo-*': several processes can "
         "share one GPU, each with its own --work",
     )
+    add_keep_models(p)
     add_backend(p, "passages and queries (training stays on PyTorch)")
     p.set_defaults(func=cmd_quickstart)
 
@@ -107,7 +114,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             bar.set_postfix(post, refresh=False)
         bar.refresh()
 
-    runner = Runner(spec, args.work, on_event)
+    runner = Runner(spec, args.work, on_event, keep_models=args.keep_models)
     runner.plan(args.only)  # an --only that picks no cell fails here, before anything is written
     with work_folder(args.work):
         results = runner.run(args.only or ())

@@ -7,6 +7,11 @@ Layout under the work folder::
     retrievers/<name>.json   the cell's retriever as a bundle, where its model is kept
     results.json       every finished cell of the experiment (see ``report.py`` for the tables)
 
+A trained model keeps its weights when another cell builds on it, when its cell has an index of
+its own (full mode), or when the runner keeps every model (``keep_models``); otherwise they are
+dropped once the cell is evaluated (its record and predictions stay), to spare the disk in large
+matrices.
+
 A cell is done when its ``cell.json`` holds the current key. A cell whose ``started.json``
 holds another key is wiped and rerun; one with the same key (killed midway) resumes: training
 from its last checkpoint, encoding from its last batch, the rest redone.
@@ -162,7 +167,11 @@ class Runner:
     """Runs and caches the cells of one experiment in one work folder."""
 
     def __init__(
-        self, spec: ExperimentSpec, work_dir: str | Path, on_event: Event | None = None
+        self,
+        spec: ExperimentSpec,
+        work_dir: str | Path,
+        on_event: Event | None = None,
+        keep_models: bool = False,
     ) -> None:
         self.spec = spec
         self.work = Path(work_dir)
@@ -175,8 +184,11 @@ class Runner:
         # the digest of uniret's source identifies it where git metadata is missing or stale
         self.commit = commit(spec.path.resolve().parent)
         self.code = code_digest()
-        # cells another cell builds on keep their model weights; the others drop them
+        # cells another cell builds on keep their model weights; the others drop them, unless
+        # every made model is kept (a cell whose weights an earlier run dropped then reruns)
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
+        if keep_models:
+            self.keeps_model |= {c.name for c in spec.cells if _makes_model(c)}
 
     @property
     def device(self) -> str:
@@ -566,6 +578,11 @@ def write_results(path: str | Path, results: dict[str, Any]) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _makes_model(cell: CellSpec) -> bool:
+    """Whether ``cell`` writes a model folder of its own (trained, averaged or mixed)."""
+    return cell.trains or bool(cell.average) or bool(cell.model and cell.base_weight)
 
 
 def _has_weights(model_dir: Path) -> bool:
