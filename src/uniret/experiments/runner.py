@@ -344,7 +344,7 @@ class Runner:
 
     def _model_of(self, cell: CellSpec) -> Path:
         path = self.cell_dir(cell) / "model"
-        if (cell.trains or cell.average) and not path.is_dir():
+        if _makes_model(cell) and not path.is_dir():
             raise FileNotFoundError(f"cell {cell.name!r} has no trained model at {path}")
         return path
 
