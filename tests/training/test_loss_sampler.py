@@ -134,6 +134,41 @@ def test_in_batch_loss_adds_the_weighted_anchor_term() -> None:
     assert q.grad is not None and torch.isfinite(q.grad).all()
 
 
+def test_in_batch_loss_adds_a_teacher_term_where_the_teacher_gives_one() -> None:
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+    frozen = lambda ids: (rows[torch.tensor(ids)], 0)  # noqa: E731
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
+    batch = [_example((0,), (3,)), _example((1,), (2,))]
+    teacher_q = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    teacher_p = torch.tensor([[1.0, 1.0], [0.0, 1.0], [3.0, 0.0], [0.0, 2.0]])  # its own tower
+    teacher = lambda b, ids: (teacher_q, teacher_p)  # noqa: E731
+    absent = lambda b, ids: None  # noqa: E731
+    plain = InBatchSoftmaxLoss(frozen, 4, hard_negatives=1, scale=2.0, seed=0)(q, batch, 0, 0)
+    taught = InBatchSoftmaxLoss(
+        frozen, 4, hard_negatives=1, scale=2.0, seed=0, teacher=teacher, teacher_weight=0.3
+    )(q, batch, 0, 0)
+    p = rows[torch.tensor([0, 1, 3, 2])]
+    pull = anchor_kl(2.0 * q @ p.T, 2.0 * teacher_q @ teacher_p.T)
+    assert pull.item() > 0
+    assert taught.item() == pytest.approx(plain.item() + 0.3 * pull.item(), rel=1e-6)
+    untaught = InBatchSoftmaxLoss(
+        frozen, 4, hard_negatives=1, scale=2.0, seed=0, teacher=absent, teacher_weight=0.3
+    )(q, batch, 0, 0)
+    assert untaught.item() == pytest.approx(plain.item(), rel=1e-6)
+    both = InBatchSoftmaxLoss(
+        frozen,
+        4,
+        hard_negatives=1,
+        scale=2.0,
+        seed=0,
+        anchor=teacher,
+        anchor_weight=1.0,
+        teacher=teacher,
+        teacher_weight=0.3,
+    )(q, batch, 0, 0)
+    assert both.item() == pytest.approx(plain.item() + 1.3 * pull.item(), rel=1e-6)
+
+
 TASKS = ["a"] * 600 + ["b"] * 300 + ["c"] * 100  # sizes 600 / 300 / 100
 
 

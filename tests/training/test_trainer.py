@@ -188,12 +188,14 @@ def test_freeze_layers_keeps_embeddings_and_lower_layers(
         train(_full(setup, freeze_layers=3), tmp_path / "f3")
 
 
-def _drift(setup: dict[str, str], trained: Path) -> float:
-    """Mean anchor_kl of the trained model's scores from the base model's, each training
-    query against the positives and negatives of every training query."""
+def _drift(setup: dict[str, str], trained: Path, reference: str = "", task: str = "") -> float:
+    """Mean anchor_kl of the trained model's scores from a reference model's (the base model
+    by default), each training query (of ``task``, else all) against the positives and
+    negatives of every training query."""
     from uniret.training.loss import anchor_kl
 
     examples = load_examples(trained / "train-examples.jsonl")
+    queries = [e for e in examples if e.task == task] if task else examples
     store = PassageStore(setup["passages"])
     ids = sorted({p for e in examples for p in (*e.positives, *e.negatives)})
     passages = store.get_many(ids)
@@ -202,10 +204,10 @@ def _drift(setup: dict[str, str], trained: Path) -> float:
         p = torch.from_numpy(
             model.embed_passages([p.title for p in passages], [p.text for p in passages])
         )
-        q = torch.from_numpy(model.embed_queries([e.query for e in examples]))
+        q = torch.from_numpy(model.embed_queries([e.query for e in queries]))
         return 20.0 * q @ p.T
 
-    base = scores(BiEncoder.from_pretrained(setup["base"]))
+    base = scores(BiEncoder.from_pretrained(reference or setup["base"]))
     return anchor_kl(scores(BiEncoder.from_pretrained(str(trained))), base).item()
 
 
@@ -224,6 +226,24 @@ def test_anchor_keeps_scores_near_the_starting_model_and_resumes_exactly(
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
     with pytest.raises(ValueError, match="anchor_weight needs full mode"):
         _query_side(setup, anchor_weight=1.0)
+
+
+def test_a_task_teacher_pulls_that_task_s_scores_towards_its_own(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    teacher = tmp_path / "teacher"
+    train(_full(setup, epochs=10, seed=1, tasks=("trex",)), teacher)
+    train(_full(setup, epochs=10, lr=3e-4), tmp_path / "free")
+    taught = _full(setup, epochs=10, lr=3e-4, teachers={"trex": str(teacher)}, teacher_weight=10)
+    train(taught, tmp_path / "taught")
+    near = _drift(setup, tmp_path / "taught", str(teacher), "trex")
+    assert near < 0.25 * _drift(setup, tmp_path / "free", str(teacher), "trex")
+    with pytest.raises(ValueError, match="teachers need full mode"):
+        _query_side(setup, teachers={"trex": str(teacher)})
+    with pytest.raises(ValueError, match="teachers for tasks that are not trained: grec"):
+        _full(setup, tasks=("trex",), teachers={"grec": str(teacher)})
+    with pytest.raises(InputError, match=r"teachers\.trex"):
+        Trainer(_full(setup, teachers={"trex": str(tmp_path / "nowhere")}), tmp_path / "x")
 
 
 def _free_port() -> int:

@@ -66,6 +66,11 @@ class TrainConfig:
     towers learn the trained tasks while scoring like the model they started from elsewhere;
     costs a forward pass of a frozen copy per step.
 
+    ``teachers`` (full mode): task -> a trained model (path or name) whose score distribution
+    over each of that task's batches the trained model is pulled towards, ``teacher_weight`` λ
+    times the same KL (a task-specific model teaching the multi-task one what it learnt alone);
+    a task without a teacher adds no term. Costs a teacher forward pass per step.
+
     ``task_weights``: a task's batches weigh this much (others 1) in the loss and in the
     gradient-norm limit ``max_grad_norm`` (else clipping, which takes every step of a young run
     to the same norm, would undo the weight).
@@ -106,6 +111,8 @@ class TrainConfig:
     lr: float = 2e-5
     freeze_layers: int = 0
     anchor_weight: float = 0.0
+    teachers: dict[str, str] = field(default_factory=dict)
+    teacher_weight: float = 1.0
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -165,6 +172,13 @@ class TrainConfig:
             raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
         if self.anchor_weight and self.mode is not TrainMode.FULL:
             raise ValueError("anchor_weight needs full mode (query side: the passages are frozen)")
+        if self.teacher_weight < 0:
+            raise ValueError(f"teacher_weight must be >= 0, got {self.teacher_weight}")
+        if self.teachers and self.mode is not TrainMode.FULL:
+            raise ValueError("teachers need full mode (query side: the passages are frozen)")
+        unknown = sorted(set(self.teachers) - set(self.tasks)) if self.tasks else []
+        if unknown:
+            raise ValueError(f"teachers for tasks that are not trained: {', '.join(unknown)}")
         BiEncoderConfig(query_prefix=self.query_prefix)  # raises on a field other than {task}
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")

@@ -22,9 +22,10 @@ PageOf = Callable[[Sequence[int]], Sequence[str] | np.ndarray]
 """Passage ids -> the id of each one's page."""
 
 
-Reference = Callable[[Sequence[TrainExample], list[int]], tuple[torch.Tensor, torch.Tensor]]
+Reference = Callable[[Sequence[TrainExample], list[int]], tuple[torch.Tensor, torch.Tensor] | None]
 """(batch, passage ids) -> a reference model's vectors of the batch's queries and of every
-passage of the global batch (the rows :data:`PassageVectors` gives), without gradients."""
+passage of the global batch (the rows :data:`PassageVectors` gives), without gradients; None
+when it has none for this batch (a teacher of another task)."""
 
 
 def in_batch_softmax_loss(
@@ -114,7 +115,9 @@ class InBatchSoftmaxLoss(nn.Module):
     ``loss + λ · anchor_kl(s · Q·Pᵀ, s · Q̄·P̄ᵀ)``, the in-batch score distributions kept near
     the starting model's (:func:`anchor_kl`; ``Q̄``, ``P̄`` its vectors of the same queries
     and passages): what the base model knew about tasks outside the training mix is pulled
-    on, not only the trained tasks' positives."""
+    on, not only the trained tasks' positives. ``teacher`` and ``teacher_weight`` add the same
+    term towards another model's distributions (a task-specific teacher of the batch's task:
+    distillation over the batch's passages), where it gives one."""
 
     def __init__(
         self,
@@ -128,6 +131,8 @@ class InBatchSoftmaxLoss(nn.Module):
         page_of: PageOf | None = None,
         anchor: Reference | None = None,
         anchor_weight: float = 0.0,
+        teacher: Reference | None = None,
+        teacher_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.passages = passages
@@ -138,8 +143,11 @@ class InBatchSoftmaxLoss(nn.Module):
         self.rank = rank
         self.random_positive = random_positive
         self.page_of = page_of
-        self.anchor = anchor
-        self.anchor_weight = anchor_weight
+        self.references = [
+            (reference, weight)
+            for reference, weight in ((anchor, anchor_weight), (teacher, teacher_weight))
+            if reference is not None and weight
+        ]
 
     def batch_passages(self, batch: Sequence[TrainExample], epoch: int, step: int) -> list[int]:
         """Each query's positive, then its hard negatives (deterministic per step)."""
@@ -161,13 +169,16 @@ class InBatchSoftmaxLoss(nn.Module):
             mask = gold_page_mask(batch, rows, targets.tolist(), self.page_of)
             mask = mask.to(queries.device)
         loss = in_batch_softmax_loss(queries, vectors, targets, self.scale, mask)
-        if self.anchor is None or not self.anchor_weight:
-            return loss
-        ref_queries, ref_passages = self.anchor(batch, ids)
-        drift = anchor_kl(
-            self.scale * queries @ vectors.T, self.scale * ref_queries @ ref_passages.T, mask
-        )
-        return loss + self.anchor_weight * drift
+        for reference, weight in self.references:
+            given = reference(batch, ids)
+            if given is None:
+                continue
+            ref_queries, ref_passages = given
+            drift = anchor_kl(
+                self.scale * queries @ vectors.T, self.scale * ref_queries @ ref_passages.T, mask
+            )
+            loss = loss + weight * drift
+        return loss
 
 
 def page_siblings(page_of_passage: np.ndarray) -> Callable[[Sequence[int]], np.ndarray]:

@@ -32,6 +32,7 @@ from uniret.evaluation.evaluate import EvalConfig, score_rankings
 from uniret.evaluation.tables import macro_mean
 from uniret.io import atomic_path, write_json
 from uniret.models.biencoder import BiEncoder, QueryMode
+from uniret.models.encoder import ModelError
 from uniret.tasks.kilt import read_examples
 from uniret.training.checkpoint import (
     CHECKPOINT,
@@ -188,6 +189,8 @@ class Trainer:
             page_of=self._page_of if cfg.mask_gold_pages else None,
             anchor=self._anchor(),
             anchor_weight=cfg.anchor_weight,
+            teacher=self._teacher(),
+            teacher_weight=cfg.teacher_weight,
         )
 
     def _anchor(self) -> Reference | None:
@@ -203,6 +206,32 @@ class Trainer:
             with torch.no_grad():
                 queries = self._query_vectors(reference, batch)
                 return queries, gather(self._passage_vectors(reference, ids))
+
+        return vectors
+
+    def _teacher(self) -> Reference | None:
+        """The ``teachers`` of the config, one frozen model per task, giving the vectors of a
+        batch's queries and passages by the teacher of its task; None without teachers."""
+        if not self.config.teachers or not self.config.teacher_weight:
+            return None
+        teachers: dict[str, BiEncoder] = {}
+        for task, source in sorted(self.config.teachers.items()):
+            try:
+                model = BiEncoder.from_pretrained(source)
+            except (ModelError, OSError, ValueError) as exc:
+                raise InputError(source, None, f"teachers.{task}", str(exc)) from exc
+            teachers[task] = model.to(self.device).eval().requires_grad_(False)
+            logger.info("teacher of %s: %s", task, source)
+
+        def vectors(
+            batch: Sequence[TrainExample], ids: list[int]
+        ) -> tuple[torch.Tensor, torch.Tensor] | None:
+            teacher = teachers.get(batch[0].task)
+            if teacher is None:
+                return None
+            with torch.no_grad():
+                queries = self._query_vectors(teacher, batch)
+                return queries, gather(self._passage_vectors(teacher, ids))
 
         return vectors
 
