@@ -410,3 +410,50 @@ model = "stage"
     # a rerun finds every cell cached
     events, _ = _events(spec, work)
     assert [kind for kind, _ in events] == ["cached"] * 5
+
+
+def test_a_cell_taught_by_task_specific_cells(
+    tmp_path: Path, kilt_dir: Path, tiny_model: str
+) -> None:
+    """`teachers` hands each named cell's model to the training of its task, keeps the
+    teachers' weights, and keys the taught cell on its teachers."""
+    from uniret.config import load_mapping
+    from uniret.models.biencoder import BiEncoder
+
+    cells = """[[cell]]
+name = "alone-{task}"
+for_each = { task = ["trex", "hotpotqa"] }
+train = { tasks = ["{task}"], seed = 1 }
+eval_tasks = ["{task}"]
+
+[[cell]]
+name = "taught"
+teachers = { trex = "alone-trex", hotpotqa = "alone-hotpotqa" }
+train = { teacher_weight = 5.0 }
+
+[[cell]]
+name = "free"
+train = { teacher_weight = 5.0 }
+"""
+    spec = _full_experiment(tmp_path, kilt_dir, tiny_model, cells)
+    work = tmp_path / "work"
+    _, results = _events(spec, work)
+    models = work / "cells"
+    config = load_mapping(models / "taught" / "model" / "train_config.toml")
+    assert config["teachers"] == {
+        "trex": str(models / "alone-trex" / "model"),
+        "hotpotqa": str(models / "alone-hotpotqa" / "model"),
+    }
+    assert (models / "alone-trex" / "model" / "passage").is_dir()  # kept: a cell builds on it
+    assert "teachers" not in results["cells"]["taught"]["train"]["config"]  # paths of this run
+    weights = {
+        n: BiEncoder.from_pretrained(str(models / n / "model")).passage_encoder.state_dict()
+        for n in ("taught", "free")
+    }
+    assert any(not torch.equal(weights["taught"][k], weights["free"][k]) for k in weights["free"])
+    runner = Runner(load_experiment(spec), work)
+    before = runner.key(runner.spec.cell("taught"))
+    spec.write_text(spec.read_text().replace("seed = 1", "seed = 2"))
+    after = Runner(load_experiment(spec), work)
+    assert after.key(after.spec.cell("taught")) != before
+    assert after.key(after.spec.cell("free")) == runner.key(runner.spec.cell("free"))

@@ -77,6 +77,20 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
             "a cell trains, averages or names a `model`",
         ),
         ('[[cell]]\nname = "b"\naverage = ["a", "c"]\n', "depends on 'a', which is not defined"),
+        (
+            '[[cell]]\nname = "a"\nsystem = "bm25"\n'
+            '[[cell]]\nname = "b"\nteachers = { trex = "a" }\ntrain = {}\n',
+            "teacher of trex, 'a', has no model",
+        ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\nteachers = { trex = "a" }\n',
+            "`teachers` needs a `train` table",
+        ),
+        (
+            '[[cell]]\nname = "b"\nteachers = { trex = "a" }\ntrain = {}\n'
+            '[[cell]]\nname = "a"\ntrain = {}\n',
+            "depends on 'a', which comes after it",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_cell(

@@ -69,7 +69,17 @@ STARTED_FILE = "started.json"
 PER_QUERY = ("Rprec", "recall@5")
 # training keys the runner sets from the experiment's own artifacts, not part of a cell's config
 # (full mode starts from the experiment's base model unless a cell's `train` names another)
-RUN_PATHS = ("data_dir", "index", "bm25_index", "passages", "examples", "init", "tasks", "model")
+RUN_PATHS = (
+    "data_dir",
+    "index",
+    "bm25_index",
+    "passages",
+    "examples",
+    "init",
+    "tasks",
+    "model",
+    "teachers",
+)
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -188,7 +198,7 @@ class Runner:
         # every made model is kept (a cell whose weights an earlier run dropped then reruns)
         self.keeps_model = {d for c in spec.cells for d in c.depends_on}
         if keep_models:
-            self.keeps_model |= {c.name for c in spec.cells if _makes_model(c)}
+            self.keeps_model |= {c.name for c in spec.cells if c.makes_model}
 
     @property
     def device(self) -> str:
@@ -344,7 +354,7 @@ class Runner:
 
     def _model_of(self, cell: CellSpec) -> Path:
         path = self.cell_dir(cell) / "model"
-        if _makes_model(cell) and not path.is_dir():
+        if cell.makes_model and not path.is_dir():
             raise FileNotFoundError(f"cell {cell.name!r} has no trained model at {path}")
         return path
 
@@ -397,6 +407,11 @@ class Runner:
             data["examples"] = examples
         if cell.init:
             data["init"] = str(self._model_of(self.spec.cell(cell.init)))
+        if cell.teachers:
+            data["teachers"] = {
+                task: str(self._model_of(self.spec.cell(name)))
+                for task, name in cell.teachers.items()
+            }
         config = build_config(TrainConfig, data, {}, f"cell {cell.name}")
         if not examples and (shared_negatives := self._bm25_negatives(config, shared)):
             config = dataclasses.replace(config, examples=shared_negatives)
@@ -578,11 +593,6 @@ def write_results(path: str | Path, results: dict[str, Any]) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _makes_model(cell: CellSpec) -> bool:
-    """Whether ``cell`` writes a model folder of its own (trained, averaged or mixed)."""
-    return cell.trains or bool(cell.average) or bool(cell.model and cell.base_weight)
 
 
 def _has_weights(model_dir: Path) -> bool:

@@ -74,6 +74,9 @@ class CellSpec:
     mine_with: str = ""
     """A cell whose model mines hard negatives (adversarial confounders) for the training."""
     mine: dict[str, Any] = field(default_factory=dict)
+    teachers: dict[str, str] = field(default_factory=dict)
+    """Task -> a cell whose trained model teaches this cell's full-mode training on that task
+    (the training config's ``teachers``, resolved to the cells' models)."""
     eval_tasks: tuple[str, ...] = ()
     fusion: dict[str, Any] = field(default_factory=dict)
     """Hybrid cells: fusion settings (``method``, ``weights`` [BM25, dense], ``rrf_c``,
@@ -89,6 +92,11 @@ class CellSpec:
     def trains(self) -> bool:
         return self.train is not None
 
+    @property
+    def makes_model(self) -> bool:
+        """Whether the cell writes a model folder of its own (trained, averaged or mixed)."""
+        return self.trains or bool(self.average) or bool(self.model and self.base_weight)
+
     def fusion_config(self) -> FusionConfig:
         """How a hybrid cell fuses BM25 with its dense system."""
         unknown = set(self.fusion) - {f.name for f in fields(FusionConfig)}
@@ -103,7 +111,8 @@ class CellSpec:
 
     @property
     def depends_on(self) -> tuple[str, ...]:
-        return tuple(d for d in (self.model, self.init, self.mine_with, *self.average) if d)
+        named = (self.model, self.init, self.mine_with, *self.average, *self.teachers.values())
+        return tuple(dict.fromkeys(d for d in named if d))
 
     def matches(self, selector: str) -> bool:
         """``--only`` selection: a tag, or a glob over the name."""
@@ -194,6 +203,7 @@ def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
             exclude_tasks=tuple(raw.get("exclude_tasks", ())),
             mine_with=str(raw.get("mine_with", "")),
             mine=dict(raw.get("mine", {})),
+            teachers={str(k): str(v) for k, v in raw.get("teachers", {}).items()},
             eval_tasks=tuple(raw.get("eval_tasks", ())),
             fusion=dict(raw.get("fusion", {})),
         )
@@ -211,6 +221,7 @@ def read_cells(
         cells += [_cell(c, path, i) for c in expand(raw, tasks)]
     names = [c.name for c in cells]
     seen: set[str] = set(known)
+    made = {c.name for c in cells if c.makes_model}
     for c in cells:
         if c.name in seen:
             raise InputError(path, None, f"cell {c.name!r}", "two cells have this name")
@@ -224,6 +235,13 @@ def read_cells(
             raise InputError(
                 path, None, f"cell {c.name!r}", "a cell trains, averages or names a `model`"
             )
+        if c.teachers and not c.trains:
+            raise InputError(path, None, f"cell {c.name!r}", "`teachers` needs a `train` table")
+        for task, teacher in c.teachers.items():
+            if teacher not in made:
+                raise InputError(
+                    path, None, f"cell {c.name!r}", f"teacher of {task}, {teacher!r}, has no model"
+                )
         if c.average and len(set(c.average)) < 2:
             raise InputError(
                 path, None, f"cell {c.name!r}", "`average` names at least two other cells"
