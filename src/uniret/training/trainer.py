@@ -95,6 +95,7 @@ class Trainer:
         self.rank, self.world = init_distributed()
         self.device = pick_device(config.device)
         torch.manual_seed(config.seed)
+        self.teachers = self._load_teachers()  # before any mining: a bad path fails first
         inputs = prepare(config, self.out, self.device, self.rank, self.world)
         self.tasks, self.store = inputs.tasks, inputs.store
         self.passage_matrix, self.model = inputs.passage_matrix, inputs.model
@@ -209,12 +210,11 @@ class Trainer:
 
         return vectors
 
-    def _teacher(self) -> Reference | None:
-        """The ``teachers`` of the config, one frozen model per task, giving the vectors of a
-        batch's queries and passages by the teacher of its task; None without teachers."""
-        if not self.config.teachers or not self.config.teacher_weight:
-            return None
+    def _load_teachers(self) -> dict[str, BiEncoder]:
+        """The config's ``teachers``, one frozen model per task (none without a weight)."""
         teachers: dict[str, BiEncoder] = {}
+        if not self.config.teacher_weight:
+            return teachers
         for task, source in sorted(self.config.teachers.items()):
             try:
                 model = BiEncoder.from_pretrained(source)
@@ -222,6 +222,14 @@ class Trainer:
                 raise InputError(source, None, f"teachers.{task}", str(exc)) from exc
             teachers[task] = model.to(self.device).eval().requires_grad_(False)
             logger.info("teacher of %s: %s", task, source)
+        return teachers
+
+    def _teacher(self) -> Reference | None:
+        """The vectors of a batch's queries and passages by the teacher of its task (None for
+        a task without one); None without teachers."""
+        teachers = self.teachers
+        if not teachers:
+            return None
 
         def vectors(
             batch: Sequence[TrainExample], ids: list[int]
