@@ -110,62 +110,51 @@ def test_anchor_kl_by_hand_and_masked_columns_left_out() -> None:
     assert anchor_kl(wide, wide_ref).item() > want
 
 
-def test_in_batch_loss_adds_the_weighted_anchor_term() -> None:
-    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
-    frozen = lambda ids: (rows[torch.tensor(ids)], 0)  # noqa: E731
-    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
+ROWS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+"""Four frozen passage vectors; :func:`_in_batch` scores two queries against them."""
+
+
+def _in_batch(q: torch.Tensor, **references: object) -> torch.Tensor:
+    """The in-batch loss of queries ``q`` (positives 0 and 1, hard negatives 3 and 2: the
+    batch's passages are rows 0, 1, 3, 2) at scale 2, with the given reference terms."""
+    frozen = lambda ids: (ROWS[torch.tensor(ids)], 0)  # noqa: E731
     batch = [_example((0,), (3,)), _example((1,), (2,))]
+    loss = InBatchSoftmaxLoss(frozen, 4, hard_negatives=1, scale=2.0, seed=0, **references)
+    return loss(q, batch, 0, 0)
+
+
+def test_in_batch_loss_adds_the_weighted_anchor_term() -> None:
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
     ref_q = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
-    moved = lambda b, ids: (ref_q, rows[torch.tensor(ids)])  # noqa: E731
-    same = lambda b, ids: (q.detach(), rows[torch.tensor(ids)])  # noqa: E731
-    plain = InBatchSoftmaxLoss(frozen, 4, hard_negatives=1, scale=2.0, seed=0)(q, batch, 0, 0)
-    anchored = InBatchSoftmaxLoss(
-        frozen, 4, hard_negatives=1, scale=2.0, seed=0, anchor=moved, anchor_weight=0.5
-    )(q, batch, 0, 0)
-    p = rows[torch.tensor([0, 1, 3, 2])]
+    moved = lambda b, ids: (ref_q, ROWS[torch.tensor(ids)])  # noqa: E731
+    same = lambda b, ids: (q.detach(), ROWS[torch.tensor(ids)])  # noqa: E731
+    plain = _in_batch(q)
+    anchored = _in_batch(q, anchor=moved, anchor_weight=0.5)
+    p = ROWS[torch.tensor([0, 1, 3, 2])]
     drift = anchor_kl(2.0 * q @ p.T, 2.0 * ref_q @ p.T)
     assert drift.item() > 0
     assert anchored.item() == pytest.approx(plain.item() + 0.5 * drift.item(), rel=1e-6)
-    unmoved = InBatchSoftmaxLoss(
-        frozen, 4, hard_negatives=1, scale=2.0, seed=0, anchor=same, anchor_weight=0.5
-    )(q, batch, 0, 0)
+    unmoved = _in_batch(q, anchor=same, anchor_weight=0.5)
     assert unmoved.item() == pytest.approx(plain.item(), rel=1e-6)
     anchored.backward()  # gradients reach the trained queries, none the reference
     assert q.grad is not None and torch.isfinite(q.grad).all()
 
 
 def test_in_batch_loss_adds_a_teacher_term_where_the_teacher_gives_one() -> None:
-    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
-    frozen = lambda ids: (rows[torch.tensor(ids)], 0)  # noqa: E731
     q = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
-    batch = [_example((0,), (3,)), _example((1,), (2,))]
     teacher_q = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     teacher_p = torch.tensor([[1.0, 1.0], [0.0, 1.0], [3.0, 0.0], [0.0, 2.0]])  # its own tower
     teacher = lambda b, ids: (teacher_q, teacher_p)  # noqa: E731
     absent = lambda b, ids: None  # noqa: E731
-    plain = InBatchSoftmaxLoss(frozen, 4, hard_negatives=1, scale=2.0, seed=0)(q, batch, 0, 0)
-    taught = InBatchSoftmaxLoss(
-        frozen, 4, hard_negatives=1, scale=2.0, seed=0, teacher=teacher, teacher_weight=0.3
-    )(q, batch, 0, 0)
-    p = rows[torch.tensor([0, 1, 3, 2])]
+    plain = _in_batch(q)
+    taught = _in_batch(q, teacher=teacher, teacher_weight=0.3)
+    p = ROWS[torch.tensor([0, 1, 3, 2])]
     pull = anchor_kl(2.0 * q @ p.T, 2.0 * teacher_q @ teacher_p.T)
     assert pull.item() > 0
     assert taught.item() == pytest.approx(plain.item() + 0.3 * pull.item(), rel=1e-6)
-    untaught = InBatchSoftmaxLoss(
-        frozen, 4, hard_negatives=1, scale=2.0, seed=0, teacher=absent, teacher_weight=0.3
-    )(q, batch, 0, 0)
+    untaught = _in_batch(q, teacher=absent, teacher_weight=0.3)
     assert untaught.item() == pytest.approx(plain.item(), rel=1e-6)
-    both = InBatchSoftmaxLoss(
-        frozen,
-        4,
-        hard_negatives=1,
-        scale=2.0,
-        seed=0,
-        anchor=teacher,
-        anchor_weight=1.0,
-        teacher=teacher,
-        teacher_weight=0.3,
-    )(q, batch, 0, 0)
+    both = _in_batch(q, anchor=teacher, anchor_weight=1.0, teacher=teacher, teacher_weight=0.3)
     assert both.item() == pytest.approx(plain.item() + 1.3 * pull.item(), rel=1e-6)
 
 

@@ -200,15 +200,7 @@ class Trainer:
         if not self.config.anchor_weight:
             return None
         reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-
-        def vectors(
-            batch: Sequence[TrainExample], ids: list[int]
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            with torch.no_grad():
-                queries = self._query_vectors(reference, batch)
-                return queries, gather(self._passage_vectors(reference, ids))
-
-        return vectors
+        return lambda batch, ids: self._frozen_vectors(reference, batch, ids)
 
     def _load_teachers(self) -> dict[str, BiEncoder]:
         """The config's ``teachers``, one frozen model per task (none without a weight)."""
@@ -235,13 +227,17 @@ class Trainer:
             batch: Sequence[TrainExample], ids: list[int]
         ) -> tuple[torch.Tensor, torch.Tensor] | None:
             teacher = teachers.get(batch[0].task)
-            if teacher is None:
-                return None
-            with torch.no_grad():
-                queries = self._query_vectors(teacher, batch)
-                return queries, gather(self._passage_vectors(teacher, ids))
+            return None if teacher is None else self._frozen_vectors(teacher, batch, ids)
 
         return vectors
+
+    def _frozen_vectors(
+        self, model: BiEncoder, batch: Sequence[TrainExample], ids: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A frozen ``model``'s vectors of a batch's queries and of the global batch's passages
+        (the :data:`~uniret.training.loss.Reference` of the anchor and of a teacher)."""
+        with torch.no_grad():
+            return self._query_vectors(model, batch), gather(self._passage_vectors(model, ids))
 
     def _query_vectors(self, model: BiEncoder, batch: Sequence[TrainExample]) -> torch.Tensor:
         """``model``'s vectors of a one-task batch's queries."""
