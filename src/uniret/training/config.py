@@ -52,10 +52,13 @@ class TrainConfig:
     the passages of a query's gold pages that are not its positives (off by default: no gain on
     kiltmini dev). ``approx_*``: see ``QuerySideLoss.APPROX``.
 
-    Distillation (query side): ``distill`` names a teacher's predictions on the train files
-    (`uniret retrieve` output, e.g. BM25 fused with the ``init`` model); its top
-    ``distill_depth`` passages per query become soft targets at temperature
-    ``distill_temperature``, weighted ``distill_weight`` (see ``loss.DistillationLoss``).
+    Distillation: ``distill`` names a teacher's predictions on the train files (`uniret
+    retrieve` output, e.g. BM25 fused with the ``init`` model, or task-specific models); its
+    top ``distill_depth`` passages per query become soft targets at temperature
+    ``distill_temperature``, weighted ``distill_weight`` (see ``loss.DistillationLoss``). Query
+    side, the student scores them with the frozen corpus vectors; full mode, the passage tower
+    encodes them each step (``batch_size × distill_depth`` more passages per step: keep the
+    depth small, e.g. 8).
 
     ``freeze_layers``: every trained tower keeps its token embeddings and its lowest N
     transformer layers at their starting weights (full mode: a passage tower that moves less
@@ -156,11 +159,6 @@ class TrainConfig:
             raise ValueError(f"examples_per_task must be >= 0, got {self.examples_per_task}")
         if self.approx_candidates < 1 or self.approx_samples < 0:
             raise ValueError("approx_candidates must be >= 1 and approx_samples >= 0")
-        if self.distill and self.mode is not TrainMode.QUERY_SIDE:
-            raise ValueError(
-                "distill needs query_side mode (the teacher's passages are scored "
-                "with the frozen corpus vectors)"
-            )
         corpus = self.mode is TrainMode.QUERY_SIDE and self.query_side_loss is QuerySideLoss.CORPUS
         if self.sibling_mask and not corpus:
             raise ValueError("sibling_mask applies to the exact corpus softmax (query_side mode)")

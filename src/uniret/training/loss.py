@@ -299,8 +299,9 @@ class DistillationLoss(nn.Module):
 
     The contrastive term ranks the gold passages first; the teacher adds an order over the rest
     of its list (with BM25 in the teacher, lexical matches the dense model misses). Queries
-    without a teacher list add no distillation term. ``rows`` gives the (frozen) vectors of
-    passage ids."""
+    without a teacher list add no distillation term. ``rows`` gives the vectors of passage ids,
+    called once per batch with every listed passage: the frozen corpus vectors (query side) or
+    the trained passage tower's encodings (full mode, so the passage side learns too)."""
 
     def __init__(
         self,
@@ -323,17 +324,18 @@ class DistillationLoss(nn.Module):
         self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
     ) -> torch.Tensor:
         loss = self.base(queries, batch, epoch, step)
-        terms = []
-        for i, example in enumerate(batch):
-            listed = self.teacher.get(example.id)
-            if listed is None or len(listed.passages) < 2:
-                continue
-            vectors = self.rows(listed.passages).to(queries)
-            student = F.log_softmax(self.scale * vectors @ queries[i], dim=-1)
+        listed = [(i, self.teacher.get(example.id)) for i, example in enumerate(batch)]
+        listed = [(i, t) for i, t in listed if t is not None and len(t.passages) >= 2]
+        if not listed:
+            return loss
+        vectors = self.rows(np.concatenate([t.passages for _, t in listed])).to(queries)
+        terms, start = [], 0
+        for i, t in listed:
+            rows = vectors[start : start + len(t.passages)]
+            start += len(t.passages)
+            student = F.log_softmax(self.scale * rows @ queries[i], dim=-1)
             target = F.log_softmax(
-                torch.from_numpy(listed.scores).to(queries) / self.temperature, dim=-1
+                torch.from_numpy(t.scores).to(queries) / self.temperature, dim=-1
             )
             terms.append(F.kl_div(student, target, log_target=True, reduction="sum"))
-        if not terms:
-            return loss
         return loss + self.weight * torch.stack(terms).mean()

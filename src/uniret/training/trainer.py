@@ -138,6 +138,11 @@ class Trainer:
             def rows(ids: np.ndarray) -> torch.Tensor:
                 return matrix[torch.from_numpy(ids).to(matrix.device)]
 
+        elif cfg.mode is TrainMode.FULL:  # encoded by the trained tower: the passages learn too
+
+            def rows(ids: np.ndarray) -> torch.Tensor:
+                return self._passage_vectors(self.model, ids.tolist())
+
         else:  # the approximate corpus softmax: rows read from the index
             assert self.index is not None
             read = self.index.vector_rows()
