@@ -8,9 +8,12 @@ weights can still measure), realistic text lengths and a full-size frozen corpus
 - full: encode queries + one positive and ``--negatives`` hard negatives per query (128
   tokens), in-batch softmax, backward through both towers;
 - full_anchored: full plus the anchor term (``anchor_weight``): a frozen copy of the starting
-  model encodes the same queries and passages, KL between the two score distributions.
+  model encodes the same queries and passages, KL between the two score distributions;
+- full_distilled: full plus full-mode ``distill``: the passage tower also encodes each query's
+  ``--distill-depth`` teacher passages, KL to the teacher's softmax over them.
 
-Prints examples/s per mode and ``full_anchored / full``, the anchor's cost as a ratio.
+Prints examples/s per mode, and ``full_anchored / full`` and ``full_distilled / full``, the
+costs of the two terms as ratios.
 
     python benchmarks/bench_train_step.py --device cpu --steps 5
 """
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negatives", type=int, default=1)
     parser.add_argument("--corpus", type=int, default=38175)
+    parser.add_argument("--distill-depth", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     path = resolve_model_path(args.model)
@@ -88,7 +92,7 @@ def main() -> None:
         if device.type == "cuda"
         else f"cpu x{torch.get_num_threads()}"
     }
-    for mode in ("query_side", "full", "full_anchored"):
+    for mode in ("query_side", "full", "full_anchored", "full_distilled"):
         model = BiEncoder(
             encoder,
             BiEncoderConfig(mode=QueryMode.SEPARATE if mode == "query_side" else QueryMode.SHARED),
@@ -123,6 +127,17 @@ def main() -> None:
                         rq = reference.query_encoder()(**{k: v.to(device) for k, v in qt.items()})
                         rp = reference.passage_encoder(**{k: v.to(device) for k, v in pt.items()})
                     loss = loss + anchor_kl(20.0 * q @ p.T, 20.0 * rq @ rp.T)
+                if mode == "full_distilled":
+                    listed = texts(args.batch_size * args.distill_depth, 110, rng)
+                    dt = model.passage_encoder.tokenize(listed, 128)
+                    d = model.passage_encoder(**{k: v.to(device) for k, v in dt.items()})
+                    student = torch.log_softmax(
+                        20.0 * torch.einsum("bd,bkd->bk", q, d.view(len(q), -1, d.shape[-1])), -1
+                    )
+                    teacher = torch.log_softmax(torch.randn_like(student) / 0.1, -1)
+                    loss = loss + torch.nn.functional.kl_div(
+                        student, teacher, log_target=True, reduction="batchmean"
+                    )
             loss.backward()
             optim.step()
             optim.zero_grad(set_to_none=True)
@@ -147,6 +162,8 @@ def main() -> None:
             {
                 "examples_per_s": results,
                 "full_anchored / full": round(results["full_anchored"] / results["full"], 3),
+                "full_distilled / full": round(results["full_distilled"] / results["full"], 3),
+                "distill_depth": args.distill_depth,
                 "batch_size": args.batch_size,
                 "negatives_per_query_full": args.negatives,
             },
