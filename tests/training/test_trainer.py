@@ -442,6 +442,9 @@ def test_distillation_pulls_the_model_toward_the_teacher(
         return sum(ranks) / len(ranks)
 
     assert mean_rank(tmp_path / "distilled") < mean_rank(tmp_path / "plain")
+    # the teacher's passages: the trained tower's encodings (full mode) or frozen corpus rows
+    listed = Trainer(config, tmp_path / "rows").loss.rows(np.array([0, 1]))
+    assert listed.shape[0] == 2 and listed.requires_grad == (mode == "full")
     (teacher / "all-train-kilt.jsonl").write_text(  # a teacher of other queries
         json.dumps({"id": "other", "output": [{"provenance": []}]}) + "\n"
     )

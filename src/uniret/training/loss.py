@@ -331,9 +331,9 @@ class DistillationLoss(nn.Module):
         vectors = self.rows(np.concatenate([t.passages for _, t in listed])).to(queries)
         terms, start = [], 0
         for i, t in listed:
-            rows = vectors[start : start + len(t.passages)]
+            own = vectors[start : start + len(t.passages)]
             start += len(t.passages)
-            student = F.log_softmax(self.scale * rows @ queries[i], dim=-1)
+            student = F.log_softmax(self.scale * own @ queries[i], dim=-1)
             target = F.log_softmax(
                 torch.from_numpy(t.scores).to(queries) / self.temperature, dim=-1
             )
