@@ -457,3 +457,63 @@ train = { teacher_weight = 5.0 }
     after = Runner(load_experiment(spec), work)
     assert after.key(after.spec.cell("taught")) != before
     assert after.key(after.spec.cell("free")) == runner.key(runner.spec.cell("free"))
+
+
+def test_a_cell_distilled_from_task_specific_rankings(
+    tmp_path: Path, kilt_dir: Path, tiny_model: str
+) -> None:
+    """`distill_from` ranks each named task's train queries with its teacher cell's retriever
+    (top `distill_depth`) and trains on those rankings; other tasks get none, the rankings'
+    folder stays out of the record, and the cell is keyed on its teacher."""
+    from uniret.config import load_mapping
+    from uniret.evaluation.evaluate import read_predictions
+    from uniret.models.biencoder import BiEncoder
+    from uniret.retrieval.bundle import RetrieverBundle
+    from uniret.retrieval.loader import open_bundle
+    from uniret.tasks.kilt import read_examples
+
+    cells = """[[cell]]
+name = "alone-trex"
+train = { tasks = ["trex"], seed = 1 }
+eval_tasks = ["trex"]
+
+[[cell]]
+name = "distilled"
+distill_from = { trex = "alone-trex" }
+train = { distill_depth = 4, distill_weight = 5.0 }
+
+[[cell]]
+name = "plain"
+train = { distill_depth = 4, distill_weight = 5.0 }
+"""
+    spec = _full_experiment(tmp_path, kilt_dir, tiny_model, cells)
+    work = tmp_path / "work"
+    _, results = _events(spec, work)
+    cell = work / "cells" / "distilled"
+    teacher = cell / "teacher"
+    assert sorted(p.name.split("-")[0] for p in teacher.iterdir()) == ["trex"]
+    ranked = read_predictions(next(teacher.iterdir()))
+    queries = read_examples(kilt_dir / "trex-train-kilt.jsonl")
+    bundle = RetrieverBundle.load(work / "retrievers" / "alone-trex.json")
+    expected = open_bundle(bundle).search([q.input for q in queries], 4, task="trex")
+    for query, hits in zip(queries, expected, strict=True):
+        provenance = ranked[query.id][1]
+        assert [p["passage_id"] for p in provenance] == [int(h.passage_id) for h in hits]
+    config = load_mapping(cell / "model" / "train_config.toml")
+    assert config["distill"] == str(teacher)
+    assert "distill" not in results["cells"]["distilled"]["train"]["config"]  # a path of this run
+    assert results["cells"]["distilled"]["teacher_s"] >= 0
+    weights = {
+        n: BiEncoder.from_pretrained(str(work / "cells" / n / "model")).passage_encoder.state_dict()
+        for n in ("distilled", "plain")
+    }
+    assert any(
+        not torch.equal(weights["distilled"][k], weights["plain"][k]) for k in weights["plain"]
+    )
+    events, _ = _events(spec, work)
+    assert [kind for kind, _ in events] == ["cached"] * 3
+    before = Runner(load_experiment(spec), work)
+    spec.write_text(spec.read_text().replace("seed = 1", "seed = 2"))
+    after = Runner(load_experiment(spec), work)
+    assert after.key(after.spec.cell("distilled")) != before.key(before.spec.cell("distilled"))
+    assert after.key(after.spec.cell("plain")) == before.key(before.spec.cell("plain"))

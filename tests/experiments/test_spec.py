@@ -91,6 +91,21 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
             '[[cell]]\nname = "a"\ntrain = {}\n',
             "depends on 'a', which comes after it",
         ),
+        (
+            '[[cell]]\nname = "a"\nsystem = "bm25"\n'
+            '[[cell]]\nname = "b"\ndistill_from = { trex = "a" }\ntrain = {}\n',
+            "teacher of trex, 'a', has no model",
+        ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n'
+            '[[cell]]\nname = "b"\ndistill_from = { trex = "a" }\n',
+            "`distill_from` needs a `train` table",
+        ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\n'
+            'distill_from = { trex = "a" }\ntrain = { distill = "ranked" }\n',
+            "give `distill_from` or `train.distill`, not both",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_cell(

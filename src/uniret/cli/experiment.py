@@ -113,7 +113,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     def on_event(kind: str, info: dict) -> None:
         if args.quiet:
             return
-        if kind in ("train", "encode", "mine"):
+        if kind in ("train", "encode", "mine", "rank"):
             bar = bars.get(kind)
             total = info.get("total")
             if bar is None or bar.total != total:

@@ -93,7 +93,11 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         recipe=args.recipe,
     )
     bars: dict[str, tqdm] = {}
-    units = {"encode": ("encode corpus", " passages"), "train": ("train", " steps")}
+    units = {
+        "encode": ("encode corpus", " passages"),
+        "rank": ("teacher ranks train queries", " queries"),
+        "train": ("train", " steps"),
+    }
 
     def on_event(kind: str, info: dict) -> None:
         if kind not in units:

@@ -54,7 +54,7 @@ from uniret.io import atomic_path, read_json, write_json
 from uniret.models.backends import BackendConfig
 from uniret.retrieval.bundle import RetrieverBundle
 from uniret.retrieval.loader import open_bundle
-from uniret.tasks.kilt import TaskFile, find_task_files
+from uniret.tasks.kilt import TaskFile, find_task_files, read_examples
 
 if TYPE_CHECKING:
     from uniret.models.biencoder import BiEncoder
@@ -66,6 +66,7 @@ RESULTS_FILE = "results.json"
 RETRIEVERS_DIR = "retrievers"
 CELL_FILE = "cell.json"
 STARTED_FILE = "started.json"
+TEACHER_DIR = "teacher"  # a cell's teacher rankings of its train queries (``distill_from``)
 PER_QUERY = ("Rprec", "recall@5")
 # training keys the runner sets from the experiment's own artifacts, not part of a cell's config
 # (full mode starts from the experiment's base model unless a cell's `train` names another)
@@ -311,6 +312,8 @@ class Runner:
         examples = ""
         if cell.mine_with:
             examples, record["mine_s"] = self._mine(cell, shared)
+        if cell.distill_from:
+            record["teacher_s"] = self._teacher_rankings(cell, shared)
         index, model = shared.base_index, None
         if cell.model:
             source = self.spec.cell(cell.model)
@@ -367,24 +370,45 @@ class Runner:
             return own
         return self._index_of(self.spec.cell(cell.init), shared) if cell.init else shared.base_index
 
-    def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
+    def _retriever_of(self, cell: CellSpec, shared: Shared) -> Any:
+        """``cell``'s trained model over the index it searches."""
         from uniret.retrieval.loader import load_retriever
+
+        model = str(self._model_of(cell))
+        return load_retriever(self._index_of(cell, shared), model=model, device=self.device)
+
+    def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
         from uniret.training.data import MiningConfig, build_examples, mine_negatives, save_examples
 
         out = self.cell_dir(cell) / "mined" / "train-examples.jsonl"
         if out.is_file():
             return str(out), 0.0
         clock = time.perf_counter()
-        source = self.spec.cell(cell.mine_with)
-        retriever = load_retriever(
-            self._index_of(source, shared), model=str(self._model_of(source)), device=self.device
-        )
+        retriever = self._retriever_of(self.spec.cell(cell.mine_with), shared)
         files = [f.path for f in self._train_files(cell)]
         examples = build_examples(files, retriever.store)
         config = MiningConfig(**cell.mine)
         tick = self._counter("mine", len(examples))
         save_examples(out, mine_negatives(examples, retriever, config, progress=tick))
         return str(out), round(time.perf_counter() - clock, 2)
+
+    def _teacher_rankings(self, cell: CellSpec, shared: Shared) -> float:
+        """Each ``distill_from`` task's train queries ranked by its teacher cell's retriever (top
+        ``distill_depth``), written as the KILT prediction files the training's ``distill``
+        reads, under the cell's ``teacher`` folder; a file already there is kept (resume)."""
+        from uniret.retrieval.predict import predict_file
+        from uniret.training.config import TrainConfig
+
+        clock = time.perf_counter()
+        depth = int(train_settings(self.spec, cell).get("distill_depth", TrainConfig.distill_depth))
+        for f in self._train_files(cell):
+            out = self.cell_dir(cell) / TEACHER_DIR / f.name
+            if f.task not in cell.distill_from or out.is_file():
+                continue
+            retriever = self._retriever_of(self.spec.cell(cell.distill_from[f.task]), shared)
+            tick = self._counter("rank", len(read_examples(f.path)))
+            predict_file(retriever, f.path, out, depth, progress=tick)
+        return round(time.perf_counter() - clock, 2)
 
     def _train_files(self, cell: CellSpec) -> list[TaskFile]:
         files = find_task_files(self.spec.data_dir, "train")
@@ -412,6 +436,8 @@ class Runner:
                 task: str(self._model_of(self.spec.cell(name)))
                 for task, name in cell.teachers.items()
             }
+        if cell.distill_from:
+            data["distill"] = str(self.cell_dir(cell) / TEACHER_DIR)
         config = build_config(TrainConfig, data, {}, f"cell {cell.name}")
         if not examples and (shared_negatives := self._bm25_negatives(config, shared)):
             config = dataclasses.replace(config, examples=shared_negatives)
@@ -420,7 +446,11 @@ class Runner:
         result = train(config, out, resume=True, progress=progress)
         log = read_json(out / "train_log.json")
         summary = {
-            "config": {k: v for k, v in config_to_dict(config).items() if k not in RUN_PATHS},
+            "config": {
+                k: v
+                for k, v in config_to_dict(config).items()
+                if k not in RUN_PATHS and not (k == "distill" and cell.distill_from)
+            },
             "tasks": list(config.tasks),
             "steps": result.steps,
             "seconds": log["seconds"],

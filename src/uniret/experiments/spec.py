@@ -77,6 +77,10 @@ class CellSpec:
     teachers: dict[str, str] = field(default_factory=dict)
     """Task -> a cell whose trained model teaches this cell's full-mode training on that task
     (the training config's ``teachers``, resolved to the cells' models)."""
+    distill_from: dict[str, str] = field(default_factory=dict)
+    """Task -> a cell whose retriever ranks that task's train queries (top ``distill_depth``):
+    the rankings become this cell's ``distill`` teacher (full mode: the trained passage tower
+    encodes the ranked passages; query side: the frozen corpus rows)."""
     eval_tasks: tuple[str, ...] = ()
     fusion: dict[str, Any] = field(default_factory=dict)
     """Hybrid cells: fusion settings (``method``, ``weights`` [BM25, dense], ``rrf_c``,
@@ -111,7 +115,14 @@ class CellSpec:
 
     @property
     def depends_on(self) -> tuple[str, ...]:
-        named = (self.model, self.init, self.mine_with, *self.average, *self.teachers.values())
+        named = (
+            self.model,
+            self.init,
+            self.mine_with,
+            *self.average,
+            *self.teachers.values(),
+            *self.distill_from.values(),
+        )
         return tuple(dict.fromkeys(d for d in named if d))
 
     def matches(self, selector: str) -> bool:
@@ -204,6 +215,7 @@ def _cell(raw: dict[str, Any], path: Path, position: int) -> CellSpec:
             mine_with=str(raw.get("mine_with", "")),
             mine=dict(raw.get("mine", {})),
             teachers={str(k): str(v) for k, v in raw.get("teachers", {}).items()},
+            distill_from={str(k): str(v) for k, v in raw.get("distill_from", {}).items()},
             eval_tasks=tuple(raw.get("eval_tasks", ())),
             fusion=dict(raw.get("fusion", {})),
         )
@@ -237,7 +249,13 @@ def read_cells(
             )
         if c.teachers and not c.trains:
             raise InputError(path, None, f"cell {c.name!r}", "`teachers` needs a `train` table")
-        for task, teacher in c.teachers.items():
+        if c.distill_from and not c.trains:
+            raise InputError(path, None, f"cell {c.name!r}", "`distill_from` needs a `train` table")
+        if c.distill_from and (c.train or {}).get("distill"):
+            raise InputError(
+                path, None, f"cell {c.name!r}", "give `distill_from` or `train.distill`, not both"
+            )
+        for task, teacher in (*c.teachers.items(), *c.distill_from.items()):
             if teacher not in made:
                 raise InputError(
                     path, None, f"cell {c.name!r}", f"teacher of {task}, {teacher!r}, has no model"
