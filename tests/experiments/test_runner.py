@@ -459,12 +459,13 @@ train = { teacher_weight = 5.0 }
     assert after.key(after.spec.cell("free")) == runner.key(runner.spec.cell("free"))
 
 
-def test_a_cell_distilled_from_task_specific_rankings(
+def test_a_cell_distilled_from_other_cells_rankings(
     tmp_path: Path, kilt_dir: Path, tiny_model: str
 ) -> None:
     """`distill_from` ranks each named task's train queries with its teacher cell's retriever
-    (top `distill_depth`) and trains on those rankings; other tasks get none, the rankings'
-    folder stays out of the record, and the cell is keyed on its teacher."""
+    as evaluated (a trained model; a BM25 + base fusion), top `distill_depth`, and trains on
+    those rankings; other tasks get none, the rankings' folder stays out of the record, and the
+    cell is keyed on its teachers."""
     from uniret.config import load_mapping
     from uniret.evaluation.evaluate import read_predictions
     from uniret.models.biencoder import BiEncoder
@@ -478,8 +479,12 @@ train = { tasks = ["trex"], seed = 1 }
 eval_tasks = ["trex"]
 
 [[cell]]
+name = "fused"
+system = "hybrid"
+
+[[cell]]
 name = "distilled"
-distill_from = { trex = "alone-trex" }
+distill_from = { trex = "alone-trex", hotpotqa = "fused" }
 train = { distill_depth = 4, distill_weight = 5.0 }
 
 [[cell]]
@@ -491,14 +496,18 @@ train = { distill_depth = 4, distill_weight = 5.0 }
     _, results = _events(spec, work)
     cell = work / "cells" / "distilled"
     teacher = cell / "teacher"
-    assert sorted(p.name.split("-")[0] for p in teacher.iterdir()) == ["trex"]
-    ranked = read_predictions(next(teacher.iterdir()))
-    queries = read_examples(kilt_dir / "trex-train-kilt.jsonl")
-    bundle = RetrieverBundle.load(work / "retrievers" / "alone-trex.json")
-    expected = open_bundle(bundle).search([q.input for q in queries], 4, task="trex")
-    for query, hits in zip(queries, expected, strict=True):
-        provenance = ranked[query.id][1]
-        assert [p["passage_id"] for p in provenance] == [int(h.passage_id) for h in hits]
+    assert sorted(p.name for p in teacher.iterdir()) == [
+        "hotpotqa-train-kilt.jsonl",
+        "trex-train-kilt.jsonl",
+    ]
+    for task, source in (("trex", "alone-trex"), ("hotpotqa", "fused")):
+        ranked = read_predictions(teacher / f"{task}-train-kilt.jsonl")
+        queries = read_examples(kilt_dir / f"{task}-train-kilt.jsonl")
+        bundle = RetrieverBundle.load(work / "retrievers" / f"{source}.json")
+        expected = open_bundle(bundle).search([q.input for q in queries], 4, task=task)
+        for query, hits in zip(queries, expected, strict=True):
+            provenance = ranked[query.id][1]
+            assert [p["passage_id"] for p in provenance] == [int(h.passage_id) for h in hits]
     config = load_mapping(cell / "model" / "train_config.toml")
     assert config["distill"] == str(teacher)
     assert "distill" not in results["cells"]["distilled"]["train"]["config"]  # a path of this run
@@ -510,7 +519,7 @@ train = { distill_depth = 4, distill_weight = 5.0 }
         not torch.equal(weights["distilled"][k], weights["plain"][k]) for k in weights["plain"]
     )
     events, _ = _events(spec, work)
-    assert [kind for kind, _ in events] == ["cached"] * 3
+    assert [kind for kind, _ in events] == ["cached"] * 4
     before = Runner(load_experiment(spec), work)
     spec.write_text(spec.read_text().replace("seed = 1", "seed = 2"))
     after = Runner(load_experiment(spec), work)

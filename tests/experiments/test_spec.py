@@ -92,11 +92,6 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
             "depends on 'a', which comes after it",
         ),
         (
-            '[[cell]]\nname = "a"\nsystem = "bm25"\n'
-            '[[cell]]\nname = "b"\ndistill_from = { trex = "a" }\ntrain = {}\n',
-            "teacher of trex, 'a', has no model",
-        ),
-        (
             '[[cell]]\nname = "a"\ntrain = {}\n'
             '[[cell]]\nname = "b"\ndistill_from = { trex = "a" }\n',
             "`distill_from` needs a `train` table",

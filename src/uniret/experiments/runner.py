@@ -234,7 +234,8 @@ class Runner:
         record = read_json(path)
         if record.get("key") != self.key(cell):
             return None
-        if cell.name in self.keeps_model and not _has_weights(self.cell_dir(cell) / "model"):
+        weights = self.cell_dir(cell) / "model"
+        if cell.makes_model and cell.name in self.keeps_model and not _has_weights(weights):
             return None  # another cell builds on its model, whose weights were dropped
         return record
 
@@ -370,27 +371,36 @@ class Runner:
             return own
         return self._index_of(self.spec.cell(cell.init), shared) if cell.init else shared.base_index
 
-    def _retriever_of(self, cell: CellSpec, shared: Shared) -> Any:
-        """``cell``'s trained model over the index it searches."""
-        from uniret.retrieval.loader import load_retriever
-
-        model = str(self._model_of(cell))
-        return load_retriever(self._index_of(cell, shared), model=model, device=self.device)
-
     def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
+        from uniret.retrieval.loader import load_retriever
         from uniret.training.data import MiningConfig, build_examples, mine_negatives, save_examples
 
         out = self.cell_dir(cell) / "mined" / "train-examples.jsonl"
         if out.is_file():
             return str(out), 0.0
         clock = time.perf_counter()
-        retriever = self._retriever_of(self.spec.cell(cell.mine_with), shared)
+        source = self.spec.cell(cell.mine_with)
+        retriever = load_retriever(
+            self._index_of(source, shared), model=str(self._model_of(source)), device=self.device
+        )
         files = [f.path for f in self._train_files(cell)]
         examples = build_examples(files, retriever.store)
         config = MiningConfig(**cell.mine)
         tick = self._counter("mine", len(examples))
         save_examples(out, mine_negatives(examples, retriever, config, progress=tick))
         return str(out), round(time.perf_counter() - clock, 2)
+
+    def _finished_retriever(self, cell: CellSpec, shared: Shared) -> Any:
+        """The retriever a finished cell was evaluated with (any system: BM25, dense, hybrid),
+        opened from this work folder's artifacts."""
+        index, model = shared.base_index, None
+        if cell.makes_model:
+            index, model = self._index_of(cell, shared), self._model_of(cell)
+        elif cell.model:
+            source = self.spec.cell(cell.model)
+            index, model = self._index_of(source, shared), self._model_of(source)
+        bundle = self._bundle(cell, shared, index, model)
+        return open_bundle(bundle, device=self.device, backend=self.backend)
 
     def _teacher_rankings(self, cell: CellSpec, shared: Shared) -> float:
         """Each ``distill_from`` task's train queries ranked by its teacher cell's retriever (top
@@ -405,7 +415,7 @@ class Runner:
             out = self.cell_dir(cell) / TEACHER_DIR / f.name
             if f.task not in cell.distill_from or out.is_file():
                 continue
-            retriever = self._retriever_of(self.spec.cell(cell.distill_from[f.task]), shared)
+            retriever = self._finished_retriever(self.spec.cell(cell.distill_from[f.task]), shared)
             tick = self._counter("rank", len(read_examples(f.path)))
             predict_file(retriever, f.path, out, depth, progress=tick)
         return round(time.perf_counter() - clock, 2)

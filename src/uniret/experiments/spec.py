@@ -78,9 +78,10 @@ class CellSpec:
     """Task -> a cell whose trained model teaches this cell's full-mode training on that task
     (the training config's ``teachers``, resolved to the cells' models)."""
     distill_from: dict[str, str] = field(default_factory=dict)
-    """Task -> a cell whose retriever ranks that task's train queries (top ``distill_depth``):
-    the rankings become this cell's ``distill`` teacher (full mode: the trained passage tower
-    encodes the ranked passages; query side: the frozen corpus rows)."""
+    """Task -> a cell whose retriever, as evaluated (a trained model, BM25, a fusion), ranks that
+    task's train queries (top ``distill_depth``): the rankings become this cell's ``distill``
+    teacher (full mode: the trained passage tower encodes the ranked passages; query side: the
+    frozen corpus rows)."""
     eval_tasks: tuple[str, ...] = ()
     fusion: dict[str, Any] = field(default_factory=dict)
     """Hybrid cells: fusion settings (``method``, ``weights`` [BM25, dense], ``rrf_c``,
@@ -255,7 +256,7 @@ def read_cells(
             raise InputError(
                 path, None, f"cell {c.name!r}", "give `distill_from` or `train.distill`, not both"
             )
-        for task, teacher in (*c.teachers.items(), *c.distill_from.items()):
+        for task, teacher in c.teachers.items():
             if teacher not in made:
                 raise InputError(
                     path, None, f"cell {c.name!r}", f"teacher of {task}, {teacher!r}, has no model"
