@@ -464,8 +464,8 @@ def test_a_cell_distilled_from_other_cells_rankings(
 ) -> None:
     """`distill_from` ranks each named task's train queries with its teacher cell's retriever
     as evaluated (a trained model; a BM25 + base fusion), top `distill_depth`, and trains on
-    those rankings; other tasks get none, the rankings' folder stays out of the record, and the
-    cell is keyed on its teachers."""
+    those rankings; other tasks get none, the rankings' folder stays out of the record and is
+    tidied once trained on, and the cell is keyed on its teachers."""
     from uniret.config import load_mapping
     from uniret.evaluation.evaluate import read_predictions
     from uniret.models.biencoder import BiEncoder
@@ -496,6 +496,9 @@ train = { distill_depth = 4, distill_weight = 5.0 }
     _, results = _events(spec, work)
     cell = work / "cells" / "distilled"
     teacher = cell / "teacher"
+    assert not teacher.exists()  # tidied once trained on; made again here to be read
+    runner = Runner(load_experiment(spec), work)
+    runner._teacher_rankings(runner.spec.cell("distilled"), runner.shared())
     assert sorted(p.name for p in teacher.iterdir()) == [
         "hotpotqa-train-kilt.jsonl",
         "trex-train-kilt.jsonl",
@@ -520,8 +523,7 @@ train = { distill_depth = 4, distill_weight = 5.0 }
     )
     events, _ = _events(spec, work)
     assert [kind for kind, _ in events] == ["cached"] * 4
-    before = Runner(load_experiment(spec), work)
     spec.write_text(spec.read_text().replace("seed = 1", "seed = 2"))
     after = Runner(load_experiment(spec), work)
-    assert after.key(after.spec.cell("distilled")) != before.key(before.spec.cell("distilled"))
-    assert after.key(after.spec.cell("plain")) == before.key(before.spec.cell("plain"))
+    assert after.key(after.spec.cell("distilled")) != runner.key(runner.spec.cell("distilled"))
+    assert after.key(after.spec.cell("plain")) == runner.key(runner.spec.cell("plain"))

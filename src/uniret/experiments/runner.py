@@ -405,7 +405,8 @@ class Runner:
     def _teacher_rankings(self, cell: CellSpec, shared: Shared) -> float:
         """Each ``distill_from`` task's train queries ranked by its teacher cell's retriever (top
         ``distill_depth``), written as the KILT prediction files the training's ``distill``
-        reads, under the cell's ``teacher`` folder; a file already there is kept (resume)."""
+        reads, under the cell's ``teacher`` folder; a file already there is kept (a resumed
+        cell), and the folder goes once the cell is done."""
         from uniret.retrieval.predict import predict_file
         from uniret.training.config import TrainConfig
 
@@ -583,9 +584,10 @@ class Runner:
         return results
 
     def _tidy(self, cell: CellSpec, folder: Path) -> None:
-        """Drop what nobody reads again: training checkpoints, embeddings once indexed, and the
-        weights of a model no other cell builds on."""
-        for junk in (folder / "model" / "checkpoint", folder / "emb"):
+        """Drop what nobody reads again: training checkpoints, embeddings once indexed, teacher
+        rankings once trained on (passage texts included: tens of MB a cell), and the weights of
+        a model no other cell builds on."""
+        for junk in (folder / "model" / "checkpoint", folder / "emb", folder / TEACHER_DIR):
             if junk.is_dir():
                 shutil.rmtree(junk)
         if cell.name not in self.keeps_model and not (folder / "index").is_dir():
