@@ -412,11 +412,15 @@ class Runner:
 
         clock = time.perf_counter()
         depth = int(train_settings(self.spec, cell).get("distill_depth", TrainConfig.distill_depth))
+        opened: dict[str, Any] = {}  # one teacher often ranks several tasks (a fusion, say)
         for f in self._train_files(cell):
             out = self.cell_dir(cell) / TEACHER_DIR / f.name
             if f.task not in cell.distill_from or out.is_file():
                 continue
-            retriever = self._finished_retriever(self.spec.cell(cell.distill_from[f.task]), shared)
+            name = cell.distill_from[f.task]
+            if name not in opened:
+                opened[name] = self._finished_retriever(self.spec.cell(name), shared)
+            retriever = opened[name]
             tick = self._counter("rank", len(read_examples(f.path)))
             predict_file(retriever, f.path, out, depth, progress=tick)
         return round(time.perf_counter() - clock, 2)
