@@ -471,7 +471,7 @@ def test_a_cell_distilled_from_other_cells_rankings(
     from uniret.models.biencoder import BiEncoder
     from uniret.retrieval.bundle import RetrieverBundle
     from uniret.retrieval.loader import open_bundle
-    from uniret.tasks.kilt import read_examples
+    from uniret.tasks.kilt import find_task_files, read_examples
 
     cells = """[[cell]]
 name = "alone-trex"
@@ -527,3 +527,11 @@ train = { distill_depth = 4, distill_weight = 5.0 }
     after = Runner(load_experiment(spec), work)
     assert after.key(after.spec.cell("distilled")) != runner.key(runner.spec.cell("distilled"))
     assert after.key(after.spec.cell("plain")) == runner.key(runner.spec.cell("plain"))
+    # "*": every task the cell trains on, here all but the one left out
+    loo = '[[cell]]\nname = "loo"\nexclude_tasks = ["trex"]\ndistill_from = { "*" = "fused" }\n'
+    spec.write_text(spec.read_text() + loo + "train = { distill_depth = 4 }\n")
+    zero_shot = Runner(load_experiment(spec), work)
+    zero_shot._teacher_rankings(zero_shot.spec.cell("loo"), zero_shot.shared())
+    trained = sorted(f.name for f in find_task_files(kilt_dir, "train") if f.task != "trex")
+    assert len(trained) >= 2
+    assert sorted(p.name for p in (work / "cells" / "loo" / "teacher").iterdir()) == trained

@@ -101,6 +101,11 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
             'distill_from = { trex = "a" }\ntrain = { distill = "ranked" }\n',
             "give `distill_from` or `train.distill`, not both",
         ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\n'
+            'distill_from = { fever = "a" }\ntrain = {}\n',
+            "`distill_from` names ['fever'], not tasks of the data",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_cell(
@@ -110,6 +115,23 @@ def test_bad_experiment_files_name_the_cell(
         load_experiment(_write(tmp_path, kilt_dir, cells))
     assert message in str(info.value)
     assert str(tmp_path / "exp.toml") in str(info.value)
+
+
+def test_distill_from_every_task_but_the_named_ones(tmp_path: Path, kilt_dir: Path) -> None:
+    spec = load_experiment(
+        _write(
+            tmp_path,
+            kilt_dir,
+            '[[cell]]\nname = "bm25"\nsystem = "bm25"\n[[cell]]\nname = "t"\ntrain = {}\n'
+            '[[cell]]\nname = "s"\ndistill_from = { "*" = "bm25", trex = "t" }\ntrain = {}\n'
+            '[[cell]]\nname = "p"\ntrain = {}\n',
+        )
+    )
+    student = spec.cell("s")
+    assert student.depends_on == ("bm25", "t")
+    assert student.distill_teacher("trex") == "t"
+    assert student.distill_teacher("nq") == student.distill_teacher("hotpotqa") == "bm25"
+    assert spec.cell("p").distill_teacher("trex") == ""
 
 
 def test_opt_in_cells_run_only_when_picked(tmp_path: Path, kilt_dir: Path) -> None:

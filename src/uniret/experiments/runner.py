@@ -415,9 +415,9 @@ class Runner:
         opened: dict[str, Any] = {}  # one teacher often ranks several tasks (a fusion, say)
         for f in self._train_files(cell):
             out = self.cell_dir(cell) / TEACHER_DIR / f.name
-            if f.task not in cell.distill_from or out.is_file():
+            name = cell.distill_teacher(f.task)
+            if not name or out.is_file():
                 continue
-            name = cell.distill_from[f.task]
             if name not in opened:
                 opened[name] = self._finished_retriever(self.spec.cell(name), shared)
             retriever = opened[name]

@@ -34,6 +34,7 @@ from uniret.retrieval.hybrid import FusionConfig
 from uniret.tasks.kilt import find_task_files
 
 ALL_TASKS = "$tasks"
+EVERY_TASK = "*"  # `distill_from` key: the teacher of every task not named
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -81,7 +82,8 @@ class CellSpec:
     """Task -> a cell whose retriever, as evaluated (a trained model, BM25, a fusion), ranks that
     task's train queries (top ``distill_depth``): the rankings become this cell's ``distill``
     teacher (full mode: the trained passage tower encodes the ranked passages; query side: the
-    frozen corpus rows)."""
+    frozen corpus rows). The task ``"*"`` stands for every task the cell trains on that is not
+    named."""
     eval_tasks: tuple[str, ...] = ()
     fusion: dict[str, Any] = field(default_factory=dict)
     """Hybrid cells: fusion settings (``method``, ``weights`` [BM25, dense], ``rrf_c``,
@@ -113,6 +115,10 @@ class CellSpec:
             if len(settings["weights"]) != 2:
                 raise ValueError("fusion weights: give two, [BM25, dense]")
         return FusionConfig(**settings)
+
+    def distill_teacher(self, task: str) -> str:
+        """The cell whose ranking of ``task``'s train queries teaches this one ("" for none)."""
+        return self.distill_from.get(task, self.distill_from.get(EVERY_TASK, ""))
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -255,6 +261,14 @@ def read_cells(
         if c.distill_from and (c.train or {}).get("distill"):
             raise InputError(
                 path, None, f"cell {c.name!r}", "give `distill_from` or `train.distill`, not both"
+            )
+        if unknown := sorted(set(c.distill_from) - {*tasks, EVERY_TASK}):
+            raise InputError(
+                path,
+                None,
+                f"cell {c.name!r}",
+                f"`distill_from` names {unknown}, not tasks of the data ({', '.join(tasks)}) "
+                f'or "{EVERY_TASK}"',
             )
         for task, teacher in c.teachers.items():
             if teacher not in made:
