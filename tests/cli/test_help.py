@@ -50,6 +50,7 @@ def test_train_help_lists_the_config_keys(capsys) -> None:
 
 def test_leaves_cover_every_command() -> None:
     names = {" ".join(p) for p, _ in LEAVES}
-    assert {"corpus build", "index bm25", "index dense", "encode", "retrieve", "train", "mine",
-            "evaluate", "data download kilt", "quickstart", "experiment run", "experiment report",
-            "experiment merge", "experiment compare", "serve"} == names  # fmt: skip
+    assert {"corpus build", "index bm25", "index dense", "index map", "encode", "retrieve",
+            "train", "mine", "evaluate", "data download kilt", "quickstart", "experiment run",
+            "experiment report", "experiment merge", "experiment compare",
+            "serve"} == names  # fmt: skip

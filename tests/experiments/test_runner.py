@@ -535,3 +535,49 @@ train = { distill_depth = 4, distill_weight = 5.0 }
     trained = sorted(f.name for f in find_task_files(kilt_dir, "train") if f.task != "trex")
     assert len(trained) >= 2
     assert sorted(p.name for p in (work / "cells" / "loo" / "teacher").iterdir()) == trained
+
+
+def test_a_cell_with_a_passage_adapter_searches_its_own_mapped_index(
+    experiment: Path, tmp_path: Path
+) -> None:
+    """The adapter's cell maps the index it trained over into its own; a stage built on it
+    trains over and searches that mapped index, keeping the map."""
+    from uniret.index.dense import DenseIndex
+    from uniret.models.biencoder import BiEncoder
+    from uniret.retrieval.bundle import RetrieverBundle
+
+    text = experiment.read_text().split('[[cell]]\nname = "fewshot')[0]
+    experiment.write_text(
+        text
+        + """[[cell]]
+name = "adapted"
+init = "multitask"
+train = { passage_adapter = 8, adapter_lr = 1e-2 }
+
+[[cell]]
+name = "on-adapted"
+init = "adapted"
+train = { epochs = 1 }
+"""
+    )
+    work = tmp_path / "work"
+    _, results = _events(experiment, work, keep_models=True)
+    cells = work / "cells"
+    own = cells / "adapted" / "index"
+    assert DenseIndex.open(own).encoder.model == str(cells / "adapted" / "model")
+    base = DenseIndex.open(work / "shared" / "index-base").vectors()
+    model = BiEncoder.from_pretrained(str(cells / "adapted" / "model"))
+    assert model.passage_adapter is not None
+    torch.testing.assert_close(
+        torch.from_numpy(DenseIndex.open(own).vectors()),
+        torch.from_numpy(model.passage_adapter.map(base)),
+    )
+    for name in ("adapted", "on-adapted"):
+        bundle = RetrieverBundle.load(work / "retrievers" / f"{name}.json")
+        assert [Path(i).resolve() for i in bundle.indexes] == [own.resolve()]
+    assert not (cells / "on-adapted" / "index").exists()
+    later = BiEncoder.from_pretrained(str(cells / "on-adapted" / "model"))
+    assert later.passage_adapter is not None and later.config.passage_adapter == 8
+    for key, value in model.passage_adapter.state_dict().items():  # kept as it was, frozen
+        assert torch.equal(later.passage_adapter.state_dict()[key], value)
+    assert set(results["cells"]) >= {"adapted", "on-adapted"}

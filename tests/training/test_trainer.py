@@ -515,3 +515,58 @@ def test_task_weights_survive_gradient_clipping(setup: dict[str, str], tmp_path:
     plain, weighted = moved({}), moved({"trex": 3.0})
     assert plain == pytest.approx(1e-2, rel=1e-3)
     assert weighted == pytest.approx(3 * plain, rel=1e-3)
+
+
+def test_passage_adapter_is_trained_saved_and_maps_the_index(
+    setup: dict[str, str], store: PassageStore, tmp_path: Path
+) -> None:
+    from uniret.cli import main
+    from uniret.errors import ArtifactError
+    from uniret.index.dense import DenseIndex, map_dense_index
+
+    config = _query_side(setup, epochs=6, passage_adapter=16, adapter_lr=1e-2)
+    result = train(config, tmp_path / "m")
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    assert losses[-1] < losses[0]
+    before = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    after = load_file(str(tmp_path / "m" / "passage" / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the tower stays frozen
+    model = BiEncoder.from_pretrained(str(tmp_path / "m"))
+    assert model.config.passage_adapter == 16 and model.passage_adapter is not None
+    assert model.passage_adapter.down.weight.abs().sum() > 0  # it left the identity
+    # the index it searches: the frozen vectors mapped, as re-encoding with the model gives
+    assert main(["index", "map", "--index", setup["index"], "--model", str(tmp_path / "m"),
+                 "--out", str(tmp_path / "mapped")]) == 0  # fmt: skip
+    mapped = DenseIndex.open(tmp_path / "mapped")
+    assert mapped.encoder.model == str(tmp_path / "m")
+    frozen = DenseIndex.open(setup["index"]).vectors()
+    np.testing.assert_allclose(mapped.vectors(), model.passage_adapter.map(frozen), atol=1e-6)
+    passages = store.get_many(list(range(len(store))))
+    encoded = model.embed_passages([p.title for p in passages], [p.text for p in passages])
+    np.testing.assert_allclose(mapped.vectors(), encoded, atol=1e-5)
+    assert not np.allclose(mapped.vectors(), frozen, atol=1e-4)
+    retriever = DenseRetriever.load(str(tmp_path / "mapped"), model=str(tmp_path / "m"))
+    assert len(retriever.search(["marie curie [SEP] place of birth"], 3)[0]) == 3
+    # a stage over the mapped index keeps the map, frozen; a second map on top is refused
+    stage = Trainer(_query_side(setup, index=str(tmp_path / "mapped")), tmp_path / "stage")
+    assert stage.adapter is None and stage.model.passage_adapter is not None
+    assert not any(p.requires_grad for p in stage.model.passage_adapter.parameters())
+    with pytest.raises(InputError, match="already maps"):
+        Trainer(
+            _query_side(setup, index=str(tmp_path / "mapped"), passage_adapter=8), tmp_path / "x"
+        )
+    with pytest.raises(ArtifactError, match="no passage adapter"):
+        map_dense_index(setup["index"], setup["base"], tmp_path / "none")
+    with pytest.raises(ValueError, match="passage_adapter"):
+        _full(setup, passage_adapter=8)
+    with pytest.raises(ValueError, match="passage_adapter"):
+        _query_side(setup, passage_adapter=8, query_side_loss="approx")
+
+
+def test_passage_adapter_resumes_exactly(setup: dict[str, str], tmp_path: Path) -> None:
+    config = _query_side(setup, passage_adapter=16, adapter_lr=1e-2)
+    train(config, tmp_path / "full")
+    Trainer(config, tmp_path / "cut").run(stop_after_steps=2)
+    Trainer(config, tmp_path / "cut").run(resume=True)
+    a, b = (load_file(str(tmp_path / d / "passage_adapter.safetensors")) for d in ("full", "cut"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -89,6 +89,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_overwrite(p, "dense index")
     p.set_defaults(func=cmd_index_dense)
 
+    p = index.add_parser(
+        "map",
+        help="the index of a model with a passage adapter (nothing re-encoded)",
+        description="A query-side model trained with `passage_adapter` maps the frozen passage "
+        "vectors it trained over; this writes the index it searches: the vectors of --index "
+        "mapped by the adapter of --model, with --index's FAISS settings.",
+    )
+    p.add_argument("--index", required=True, help="the dense index the model was trained over")
+    p.add_argument("--model", required=True, help="the trained model (with a passage adapter)")
+    p.add_argument("--out", required=True, help="output index folder (new or empty)")
+    add_overwrite(p, "dense index")
+    p.set_defaults(func=cmd_index_map)
+
     p = sub.add_parser(
         "encode",
         help="encode passages with a model -> .npy shards",
@@ -250,4 +263,13 @@ def cmd_index_dense(args: argparse.Namespace) -> int:
         args.embeddings, args.out, config, passages=args.passages, overwrite=args.overwrite
     )
     print(f"{args.type} index in {time.perf_counter() - started:.1f}s -> {args.out}")
+    return 0
+
+
+def cmd_index_map(args: argparse.Namespace) -> int:
+    from uniret.index.dense import map_dense_index
+
+    started = time.perf_counter()
+    map_dense_index(args.index, args.model, args.out, overwrite=args.overwrite)
+    print(f"mapped index in {time.perf_counter() - started:.1f}s -> {args.out}")
     return 0

@@ -329,6 +329,8 @@ class Runner:
             model, record["train"] = self._train(cell, shared, examples)
             if record["train"]["config"]["mode"] == "full":
                 index = self._encode(cell, shared, model)
+            elif record["train"]["config"].get("passage_adapter"):
+                index = self._map(cell, self._trained_over(cell, shared), model)
             else:
                 index = self._index_of(cell, shared)
         bundle = self._bundle(cell, shared, index, model)
@@ -364,11 +366,14 @@ class Runner:
 
     def _index_of(self, cell: CellSpec, shared: Shared) -> Path:
         """The index ``cell``'s model searches: its own (full mode, interpolations and averages
-        re-encode the corpus), else that of the cell its training starts from (query side keeps that
+        re-encode the corpus, a passage adapter maps it), else that of the cell its training starts from (query side keeps that
         cell's passage tower), else the base model's."""
         own = self.cell_dir(cell) / "index"
-        if own.is_dir():
-            return own
+        return own if own.is_dir() else self._trained_over(cell, shared)
+
+    def _trained_over(self, cell: CellSpec, shared: Shared) -> Path:
+        """The index a cell's training reads: that of the cell it starts from, else the base
+        model's (never the cell's own, which its training makes)."""
         return self._index_of(self.spec.cell(cell.init), shared) if cell.init else shared.base_index
 
     def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
@@ -437,7 +442,7 @@ class Runner:
         data = train_settings(self.spec, cell)
         data.update(
             data_dir=str(self.spec.data_dir),
-            index=str(self._index_of(cell, shared)),
+            index=str(self._trained_over(cell, shared)),
             bm25_index=str(shared.bm25),
             tasks=[f.task for f in self._train_files(cell)],
         )
@@ -549,6 +554,16 @@ class Runner:
             progress=self._counter("encode", len(store)),
         )
         return build_dense_index(folder / "emb", folder / "index")
+
+    def _map(self, cell: CellSpec, trained_over: Path, model_dir: Path) -> Path:
+        """The cell's own index: ``trained_over``'s vectors mapped by the model's passage
+        adapter (a query-side cell with ``passage_adapter``)."""
+        from uniret.index.dense import map_dense_index
+
+        folder = self.cell_dir(cell)
+        if (folder / "index").is_dir():
+            return folder / "index"
+        return map_dense_index(trained_over, model_dir, folder / "index")
 
     def _bundle(
         self, cell: CellSpec, shared: Shared, index: Path, model: Path | None

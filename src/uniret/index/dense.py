@@ -3,6 +3,7 @@ naming the encoder, the FAISS settings and where the embeddings are kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,3 +170,56 @@ class DenseIndex:
                     f"{encoder.dim if encoder else '?'}-d ones"
                 )
         return cls(Path(index_dir), index, meta, store)
+
+
+def map_dense_index(
+    index_dir: str | Path,
+    model_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """The index a model with a passage adapter searches: the vectors of ``index_dir`` (the
+    index its query-side training ran over) mapped by the model's adapter, nothing re-encoded,
+    with the same FAISS settings; written atomically (an existing dense index at ``out_dir``
+    is replaced only with ``overwrite``)."""
+    from uniret.models.biencoder import BiEncoder
+
+    check_output(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite)
+    source = DenseIndex.open(index_dir)
+    model = BiEncoder.from_pretrained(str(model_dir))
+    if model.passage_adapter is None:
+        raise ArtifactError(
+            f"model {model_dir} has no passage adapter: it searches {index_dir} as it is"
+        )
+    if model.passage_encoder.dim != source.encoder.dim:
+        raise ArtifactError(
+            f"model {model_dir} makes {model.passage_encoder.dim}-d vectors, index {index_dir} "
+            f"holds {source.encoder.dim}-d ones"
+        )
+    vectors = model.passage_adapter.map(source.vectors())
+    config = IndexConfig.from_dict(source.meta.faiss or {})
+    try:
+        index, ids = build_faiss_from_shards([(np.arange(len(vectors)), vectors)], config)
+    except ValueError as exc:
+        raise ArtifactError(f"the mapped vectors of {index_dir}: {exc}") from None
+    with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
+        tmp.mkdir(parents=True)
+        save_faiss(index, tmp)
+        np.save(tmp / IDS_FILE, ids)
+        encoder = dataclasses.replace(
+            source.encoder, model=str(model_dir), biencoder=model.config.to_dict()
+        )
+        meta = IndexMeta.new(
+            DENSE,
+            source.store,
+            out_dir,
+            encoder=encoder,
+            faiss=config.resolved(len(ids)).to_dict(),
+            versions={"faiss": faiss.__version__},
+        )
+        write_json(tmp / INDEX_META, meta.to_dict())
+    logger.info(
+        "%d vectors of %s mapped by %s's adapter into %s", len(ids), index_dir, model_dir, out_dir
+    )
+    return Path(out_dir)

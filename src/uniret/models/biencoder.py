@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from uniret.errors import ArtifactError, damaged
+from uniret.models.adapter import PassageAdapter
 from uniret.models.backends import Backend, BackendConfig, OpenVINOEncoder, openvino_encoder
 from uniret.models.encoder import Encoder, Pooling, resolve_model_path
 from uniret.tasks.registry import QueryFormat, format_queries, known_tasks
@@ -53,6 +54,9 @@ class BiEncoderConfig:
     ``query_prefix`` goes before every query of a known task with ``{task}`` filled in (e.g.
     ``"{task}: "``), so one shared tower is told which task asks; a query without a task (or of
     a task the registry does not know) gets none. Empty (the default): no prefix.
+
+    ``passage_adapter``: the hidden width of a :class:`~uniret.models.adapter.PassageAdapter`
+    that maps the passage tower's vectors (trained by a query-side stage); 0: none.
     """
 
     query_max_length: int = 64
@@ -61,8 +65,11 @@ class BiEncoderConfig:
     mode: QueryMode = QueryMode.SHARED
     tasks: tuple[str, ...] = field(default_factory=tuple)
     query_prefix: str = ""
+    passage_adapter: int = 0
 
     def __post_init__(self) -> None:
+        if self.passage_adapter < 0:
+            raise ValueError(f"passage_adapter must be >= 0, got {self.passage_adapter}")
         object.__setattr__(self, "mode", QueryMode(self.mode))
         object.__setattr__(self, "tasks", tuple(self.tasks))
         try:
@@ -109,6 +116,9 @@ class BiEncoder(nn.Module):
             self.query_encoders = nn.ModuleDict(
                 {name: copy.deepcopy(passage_encoder) for name in names}
             )
+        self.passage_adapter: PassageAdapter | None = None
+        if config.passage_adapter:
+            self.passage_adapter = PassageAdapter(passage_encoder.dim, config.passage_adapter)
         self.backend = BackendConfig()
         self._calibration: Callable[[int], list[str]] | None = None
         self._compiled: dict[int, OpenVINOEncoder] = {}
@@ -153,6 +163,11 @@ class BiEncoder(nn.Module):
                 names = stored.tasks if stored.mode is QueryMode.PER_TASK else (DEFAULT_QUERY,)
                 queries = {n: Encoder.from_pretrained(str(folder / "query" / n)) for n in names}
             model = cls(passage, stored, queries)
+            if stored.passage_adapter:
+                with damaged(f"model {folder}", "train or save it again"):
+                    model.passage_adapter = PassageAdapter.load(
+                        folder, passage.dim, stored.passage_adapter
+                    )
             if config is not None and config != stored:
                 model.config = config
             return model
@@ -165,10 +180,13 @@ class BiEncoder(nn.Module):
         return cls(encoder, config)
 
     def save(self, directory: str | Path) -> None:
-        """Write ``passage/`` and, unless shared, ``query/<name>/``, plus the config JSON."""
+        """Write ``passage/`` and, unless shared, ``query/<name>/``, the passage adapter if
+        any, plus the config JSON."""
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         self.passage_encoder.save(target / "passage")
+        if self.passage_adapter is not None:
+            self.passage_adapter.save(target)
         for name, encoder in self.query_encoders.items():
             encoder.save(target / "query" / name)
         meta = {
@@ -242,9 +260,13 @@ class BiEncoder(nn.Module):
     def embed_passages(
         self, titles: Sequence[str], texts: Sequence[str], batch_size: int = 128
     ) -> np.ndarray:
-        """Passage vectors (float32, no gradients), in input order."""
+        """Passage vectors (float32, no gradients), in input order; through the passage
+        adapter when the model has one."""
         inputs = self.passage_texts(titles, texts)
-        return self._run(self.passage_encoder, inputs, self.config.passage_max_length, batch_size)
+        vectors = self._run(
+            self.passage_encoder, inputs, self.config.passage_max_length, batch_size
+        )
+        return vectors if self.passage_adapter is None else self.passage_adapter.map(vectors)
 
     def passage_token_counts(self, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Tokens of each passage input, as :meth:`embed_passages` truncates it."""

@@ -81,6 +81,11 @@ class TrainConfig:
     ``query_prefix`` (e.g. ``"{task}: "``) goes before every query of a task, in training and
     wherever the model is used (it is saved with the model); empty: the prefix of the model the
     run starts from (``init``, or query side the index's model), none for a base model.
+
+    ``passage_adapter`` (query side, exact corpus softmax): the hidden width of a residual map
+    trained on the frozen passage vectors beside the query tower (``adapter_lr``, no weight
+    decay; ``models.adapter``), so the passage side moves without re-encoding; 0: none. The
+    model keeps it; ``uniret index map`` writes the index it searches.
     """
 
     data_dir: str = DEFAULT_DATA
@@ -89,6 +94,8 @@ class TrainConfig:
     mode: TrainMode = TrainMode.QUERY_SIDE
     query_mode: QueryMode = QueryMode.SEPARATE
     query_prefix: str = ""
+    passage_adapter: int = 0
+    adapter_lr: float = 1e-3
     index: str = ""
     passages: str = ""
     bm25_index: str = ""
@@ -162,6 +169,13 @@ class TrainConfig:
         corpus = self.mode is TrainMode.QUERY_SIDE and self.query_side_loss is QuerySideLoss.CORPUS
         if self.sibling_mask and not corpus:
             raise ValueError("sibling_mask applies to the exact corpus softmax (query_side mode)")
+        if self.passage_adapter < 0 or self.adapter_lr <= 0:
+            raise ValueError("passage_adapter must be >= 0 and adapter_lr > 0")
+        if self.passage_adapter and not corpus:
+            raise ValueError(
+                "passage_adapter is trained through the exact corpus softmax (query_side mode, "
+                "query_side_loss corpus); full mode moves the passage tower itself"
+            )
         if self.distill_depth < 2 or self.distill_temperature <= 0 or self.distill_weight < 0:
             raise ValueError(
                 "distill_depth must be >= 2, distill_temperature > 0 and distill_weight >= 0"

@@ -202,23 +202,27 @@ class CorpusSoftmaxLoss(nn.Module):
     query's positives counted: ``-mean_i log (sum_{p in P_i} e^{s q_i·p} / sum_{p ∉ M_i}
     e^{s q_i·p})``. With ``siblings`` (:func:`page_siblings`), ``M_i`` holds the passages of
     query i's gold pages that are not among its positives: page-level evidence, not
-    negatives; else ``M_i`` is empty."""
+    negatives; else ``M_i`` is empty. With ``adapter`` (a trained passage map), every ``p`` is
+    the adapter's image of the frozen vector, recomputed each step so the map learns too."""
 
     def __init__(
         self,
         passages: torch.Tensor,
         scale: float,
         siblings: Callable[[Sequence[int]], np.ndarray] | None = None,
+        adapter: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.register_buffer("corpus", passages, persistent=False)
         self.scale = scale
         self.siblings = siblings
+        self.adapter = adapter
 
     def forward(
         self, queries: torch.Tensor, batch: Sequence[TrainExample], epoch: int, step: int
     ) -> torch.Tensor:
-        scores = self.scale * queries @ self.corpus.T
+        corpus = self.corpus if self.adapter is None else self.adapter(self.corpus)
+        scores = self.scale * queries @ corpus.T
         if self.siblings is not None:
             mask = torch.zeros(scores.shape, dtype=torch.bool)
             for i, example in enumerate(batch):

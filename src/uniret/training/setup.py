@@ -123,9 +123,23 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
         # the model's own passage convention, resolved at load
         query_cfg = dataclasses.replace(query_cfg, passage_template=base.config.passage_template)
     prefix = config.query_prefix or (init if init is not None else base).config.query_prefix
-    model = BiEncoder(base.passage_encoder, dataclasses.replace(query_cfg, query_prefix=prefix))
+    if base.passage_adapter is not None and config.passage_adapter:
+        raise InputError(
+            config.index,
+            None,
+            "passage_adapter",
+            "the index's model already maps its passage vectors with an adapter; train a new "
+            "one over an index of a model without one",
+        )
+    adapter = config.passage_adapter or base.config.passage_adapter
+    query_cfg = dataclasses.replace(query_cfg, query_prefix=prefix, passage_adapter=adapter)
+    model = BiEncoder(base.passage_encoder, query_cfg)
+    if base.passage_adapter is not None:  # the index holds mapped vectors: keep the map, frozen
+        model.passage_adapter = base.passage_adapter
     if config.mode is TrainMode.QUERY_SIDE:
         model.passage_encoder.requires_grad_(False)
+        if base.passage_adapter is not None:
+            base.passage_adapter.requires_grad_(False)
     if init is not None:
         start_from(model, init, config.mode is TrainMode.FULL)
     if config.freeze_layers:

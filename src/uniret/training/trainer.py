@@ -102,9 +102,20 @@ class Trainer:
         self.index = inputs.index
         self.examples = inputs.examples
         self.task_of = [e.task for e in self.examples]
+        # a passage adapter trained by this run (one the index's model had stays frozen)
+        self.adapter = self.model.passage_adapter if config.passage_adapter else None
         self.loss = self._make_loss()
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        adapted = {id(p) for p in self.adapter.parameters()} if self.adapter else set()
+        params = [p for p in self.model.parameters() if p.requires_grad and id(p) not in adapted]
         self.optimizer = make_optimizer(params, config, self.device)
+        if self.adapter is not None:
+            self.optimizer.add_param_group(
+                {
+                    "params": list(self.adapter.parameters()),
+                    "lr": config.adapter_lr,
+                    "weight_decay": 0.0,
+                }
+            )
         self.sampler = SamplerConfig(
             config.batch_size, config.sampling, config.temperature, config.seed
         )
@@ -133,10 +144,11 @@ class Trainer:
         if share == 0:
             raise InputError(cfg.distill, None, "id", "no query id matches a training example's id")
         if self.passage_matrix is not None:
-            matrix = self.passage_matrix
+            matrix, adapter = self.passage_matrix, self.adapter
 
             def rows(ids: np.ndarray) -> torch.Tensor:
-                return matrix[torch.from_numpy(ids).to(matrix.device)]
+                found = matrix[torch.from_numpy(ids).to(matrix.device)]
+                return found if adapter is None else adapter(found)
 
         elif cfg.mode is TrainMode.FULL:  # encoded by the trained tower: the passages learn too
 
@@ -158,7 +170,7 @@ class Trainer:
         cfg = self.config
         if self.passage_matrix is not None and cfg.query_side_loss is QuerySideLoss.CORPUS:
             siblings = page_siblings(self.store.wikipedia_ids) if cfg.sibling_mask else None
-            return CorpusSoftmaxLoss(self.passage_matrix, cfg.scale, siblings)
+            return CorpusSoftmaxLoss(self.passage_matrix, cfg.scale, siblings, self.adapter)
         if cfg.mode is TrainMode.QUERY_SIDE and cfg.query_side_loss is QuerySideLoss.APPROX:
             assert self.index is not None
             corpus = self.index.faiss
@@ -418,6 +430,9 @@ class Trainer:
         """R-precision of ``task``'s dev examples, ranked over the frozen corpus vectors."""
         assert self.passage_matrix is not None
         matrix = self.passage_matrix
+        if self.adapter is not None:
+            with torch.no_grad():
+                matrix = self.adapter(matrix)
         queries = self.model.embed_inputs([e.input for e in examples], task)
         top = torch.topk(
             torch.from_numpy(queries).to(matrix.device) @ matrix.T,
