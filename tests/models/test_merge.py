@@ -91,3 +91,13 @@ def test_average_refuses_one_model_and_other_query_towers(tiny_model: str) -> No
         average_models([separate])
     with pytest.raises(ArtifactError, match="query towers"):
         average_models([separate, shared])
+
+
+def test_models_with_a_passage_adapter_are_refused(tiny_model: str) -> None:
+    base, tuned = _moved(tiny_model)
+    _, other = _moved(tiny_model, seed=1)
+    adapted = BiEncoder(tuned.passage_encoder, BiEncoderConfig(passage_adapter=4))
+    with pytest.raises(ArtifactError, match="passage adapter"):
+        interpolate_with_base(adapted, base.passage_encoder, 0.5)
+    with pytest.raises(ArtifactError, match="model 2 maps its passage vectors"):
+        average_models([other, adapted])

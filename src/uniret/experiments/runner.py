@@ -366,8 +366,8 @@ class Runner:
 
     def _index_of(self, cell: CellSpec, shared: Shared) -> Path:
         """The index ``cell``'s model searches: its own (full mode, interpolations and averages
-        re-encode the corpus, a passage adapter maps it), else that of the cell its training starts from (query side keeps that
-        cell's passage tower), else the base model's."""
+        re-encode the corpus, a passage adapter maps it), else that of the cell its training
+        starts from (query side keeps that cell's passage tower), else the base model's."""
         own = self.cell_dir(cell) / "index"
         return own if own.is_dir() else self._trained_over(cell, shared)
 

@@ -20,6 +20,7 @@ def interpolate_with_base(model: BiEncoder, base: Encoder, base_weight: float) -
     buffers (position ids) are kept. Returns ``model``."""
     if not 0.0 <= base_weight <= 1.0:
         raise ValueError(f"base_weight must be within [0, 1], got {base_weight}")
+    _refuse_adapters([model])
     reference = base.state_dict()
     towers = [("passage", model.passage_encoder), *model.query_encoders.items()]
     for name, tower in towers:
@@ -45,6 +46,7 @@ def average_models(models: Sequence[BiEncoder]) -> BiEncoder:
     first model."""
     if len(models) < 2:
         raise ValueError(f"averaging needs at least two models, got {len(models)}")
+    _refuse_adapters(models)
     first = models[0]
     names = ["passage", *first.query_encoders]
     for i, other in enumerate(models[1:], start=2):
@@ -66,6 +68,17 @@ def average_models(models: Sequence[BiEncoder]) -> BiEncoder:
         }
         _tower(first, name).load_state_dict(mean)
     return first
+
+
+def _refuse_adapters(models: Sequence[BiEncoder]) -> None:
+    """Weight-space merges move passage towers; a passage adapter was trained on its own
+    tower's vectors and would be left behind, so models with one are refused."""
+    for i, model in enumerate(models, start=1):
+        if model.passage_adapter is not None:
+            raise ArtifactError(
+                f"model {i} maps its passage vectors with a passage adapter, trained on its own "
+                "passage tower's vectors; weight-space merges take models without one"
+            )
 
 
 def _tower(model: BiEncoder, name: str) -> Encoder:
