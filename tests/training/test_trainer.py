@@ -555,6 +555,8 @@ def test_passage_adapter_is_trained_saved_and_maps_the_index(
         Trainer(
             _query_side(setup, index=str(tmp_path / "mapped"), passage_adapter=8), tmp_path / "x"
         )
+    with pytest.raises(InputError, match="full mode trains the passage tower"):
+        Trainer(_full(setup, init=str(tmp_path / "m")), tmp_path / "full")
     with pytest.raises(ArtifactError, match="no passage adapter"):
         map_dense_index(setup["index"], setup["base"], tmp_path / "none")
     with pytest.raises(ValueError, match="passage_adapter"):

@@ -34,10 +34,6 @@ class PassageAdapter(nn.Module):
         nn.init.zeros_(self.down.weight)
         nn.init.zeros_(self.down.bias)
 
-    @property
-    def hidden(self) -> int:
-        return self.up.out_features
-
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         moved = vectors + self.down(nn.functional.gelu(self.up(vectors)))
         return nn.functional.normalize(moved, dim=-1)

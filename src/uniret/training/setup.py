@@ -123,6 +123,16 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
         # the model's own passage convention, resolved at load
         query_cfg = dataclasses.replace(query_cfg, passage_template=base.config.passage_template)
     prefix = config.query_prefix or (init if init is not None else base).config.query_prefix
+    if config.mode is TrainMode.FULL and any(
+        m is not None and m.passage_adapter is not None for m in (base, init)
+    ):
+        raise InputError(
+            config.init or config.model,
+            None,
+            "init" if config.init else "model",
+            "this model maps its passage vectors with an adapter; full mode trains the passage "
+            "tower itself: start from a model without one",
+        )
     if base.passage_adapter is not None and config.passage_adapter:
         raise InputError(
             config.index,
