@@ -66,20 +66,9 @@ def build_dense_index(
         index, ids = build_faiss_from_shards(embeddings.shards, config)
     except ValueError as exc:
         raise ArtifactError(f"embeddings in {embeddings_dir}: {exc}; re-encode them") from None
-    with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
-        tmp.mkdir(parents=True)
-        save_faiss(index, tmp)
-        np.save(tmp / IDS_FILE, ids)
-        meta = IndexMeta.new(
-            DENSE,
-            store,
-            out_dir,
-            encoder=EncoderInfo.from_dict(embeddings.meta),
-            faiss=config.resolved(len(ids)).to_dict(),
-            embeddings=Location.of(Path(embeddings_dir), out_dir),
-            versions={"faiss": faiss.__version__},
-        )
-        write_json(tmp / INDEX_META, meta.to_dict())
+    encoder = EncoderInfo.from_dict(embeddings.meta)
+    where = Location.of(Path(embeddings_dir), out_dir)
+    _write_dense(out_dir, index, ids, store, encoder, config, overwrite, embeddings=where)
     logger.info("%s index of %d vectors written to %s", config.type, len(ids), out_dir)
     return Path(out_dir)
 
@@ -203,23 +192,39 @@ def map_dense_index(
         index, ids = build_faiss_from_shards([(np.arange(len(vectors)), vectors)], config)
     except ValueError as exc:
         raise ArtifactError(f"the mapped vectors of {index_dir}: {exc}") from None
-    with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
-        tmp.mkdir(parents=True)
-        save_faiss(index, tmp)
-        np.save(tmp / IDS_FILE, ids)
-        encoder = dataclasses.replace(
-            source.encoder, model=str(model_dir), biencoder=model.config.to_dict()
-        )
-        meta = IndexMeta.new(
-            DENSE,
-            source.store,
-            out_dir,
-            encoder=encoder,
-            faiss=config.resolved(len(ids)).to_dict(),
-            versions={"faiss": faiss.__version__},
-        )
-        write_json(tmp / INDEX_META, meta.to_dict())
+    encoder = dataclasses.replace(
+        source.encoder, model=str(model_dir), biencoder=model.config.to_dict()
+    )
+    _write_dense(out_dir, index, ids, source.store, encoder, config, overwrite)
     logger.info(
         "%d vectors of %s mapped by %s's adapter into %s", len(ids), index_dir, model_dir, out_dir
     )
     return Path(out_dir)
+
+
+def _write_dense(
+    out_dir: str | Path,
+    index: faiss.Index,
+    ids: np.ndarray,
+    store: PassageStore,
+    encoder: EncoderInfo,
+    config: IndexConfig,
+    overwrite: bool,
+    embeddings: Location | None = None,
+) -> None:
+    """Write a dense index folder atomically: the FAISS index, the passage ids and its meta
+    (``embeddings``: where the vectors it was built from are kept, if anywhere)."""
+    with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
+        tmp.mkdir(parents=True)
+        save_faiss(index, tmp)
+        np.save(tmp / IDS_FILE, ids)
+        meta = IndexMeta.new(
+            DENSE,
+            store,
+            out_dir,
+            encoder=encoder,
+            faiss=config.resolved(len(ids)).to_dict(),
+            embeddings=embeddings,
+            versions={"faiss": faiss.__version__},
+        )
+        write_json(tmp / INDEX_META, meta.to_dict())
