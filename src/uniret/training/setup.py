@@ -145,11 +145,9 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
     query_cfg = dataclasses.replace(query_cfg, query_prefix=prefix, passage_adapter=adapter)
     model = BiEncoder(base.passage_encoder, query_cfg)
     if base.passage_adapter is not None:  # the index holds mapped vectors: keep the map, frozen
-        model.passage_adapter = base.passage_adapter
+        model.passage_adapter = base.passage_adapter.requires_grad_(False)
     if config.mode is TrainMode.QUERY_SIDE:
         model.passage_encoder.requires_grad_(False)
-        if base.passage_adapter is not None:
-            base.passage_adapter.requires_grad_(False)
     if init is not None:
         start_from(model, init, config.mode is TrainMode.FULL)
     if config.freeze_layers:
