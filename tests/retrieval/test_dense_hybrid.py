@@ -19,6 +19,7 @@ from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
 from uniret.index.faiss_index import IndexConfig, IndexType
 from uniret.models.biencoder import BiEncoder
+from uniret.models.encoder import ModelError
 from uniret.retrieval.dense import DenseRetriever
 from uniret.retrieval.hybrid import Fusion, FusionConfig, HybridRetriever, fuse
 from uniret.retrieval.loader import load_retriever
@@ -76,6 +77,29 @@ def test_index_refuses_mismatched_passages(
         build_dense_index(tmp_path / "emb", tmp_path / "bad", passages=tmp_path / "other")
     with pytest.raises(ArtifactError, match="corpus hash"):
         DenseRetriever.load(dense_index, passages=tmp_path / "other")
+
+
+def test_a_model_given_by_relative_path_opens_from_anywhere(
+    tiny_model: str, store: PassageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    model = BiEncoder.from_pretrained(tiny_model, pooling="mean", normalize=True)
+    model.save(work / "model")
+    monkeypatch.chdir(work)
+    encode_shard(model, "model", store, Path("emb"), config=EncodeConfig(batch_size=4))
+    build_dense_index("emb", "dense")
+    expected = DenseRetriever.load("dense").search(["warsaw river"], k=3)[0]
+    assert json.loads(Path("dense/meta.json").read_text())["encoder"]["model"] == "model"
+
+    monkeypatch.chdir(tmp_path)  # another working directory: found by its absolute path
+    assert DenseRetriever.load(work / "dense").search(["warsaw river"], k=3)[0] == expected
+    moved = tmp_path / "moved"  # the folder moved as one: found relative to the index
+    shutil.copytree(work, moved)
+    shutil.rmtree(work)
+    assert DenseRetriever.load(moved / "dense").search(["warsaw river"], k=3)[0] == expected
+    shutil.rmtree(moved / "model")  # gone: the error names the folder it was written from
+    with pytest.raises(ModelError, match=f"{work / 'model'}'.*no such folder"):
+        DenseRetriever.load(moved / "dense")
 
 
 def test_query_model_with_wrong_dimension_is_refused(

@@ -67,6 +67,7 @@ def build_dense_index(
     except ValueError as exc:
         raise ArtifactError(f"embeddings in {embeddings_dir}: {exc}; re-encode them") from None
     encoder = EncoderInfo.from_dict(embeddings.meta)
+    encoder = encoder.located(embeddings.meta.get("model_path") or None, out_dir)
     where = Location.of(Path(embeddings_dir), out_dir)
     _write_dense(out_dir, index, ids, store, encoder, config, overwrite, embeddings=where)
     logger.info("%s index of %d vectors written to %s", config.type, len(ids), out_dir)
@@ -133,7 +134,7 @@ class DenseIndex:
             model = BiEncoder.from_pretrained(override)
         else:
             model = BiEncoder.from_pretrained(
-                encoder.model,
+                encoder.model_source(self.directory),
                 BiEncoderConfig.from_dict(encoder.biencoder),
                 pooling=encoder.pooling,
                 normalize=encoder.normalize,
@@ -193,8 +194,8 @@ def map_dense_index(
     except ValueError as exc:
         raise ArtifactError(f"the mapped vectors of {index_dir}: {exc}") from None
     encoder = dataclasses.replace(
-        source.encoder, model=str(model_dir), biencoder=model.config.to_dict()
-    )
+        source.encoder, model=str(model_dir), biencoder=model.config.to_dict(), model_location=None
+    ).located(model_dir, out_dir)
     _write_dense(out_dir, index, ids, source.store, encoder, config, overwrite)
     logger.info(
         "%d vectors of %s mapped by %s's adapter into %s", len(ids), index_dir, model_dir, out_dir

@@ -177,6 +177,8 @@ def _encode_shard(
     meta = {
         "format": FORMAT,
         **identity,
+        # where a local model lay (read by indexes, never compared: see _MUST_MATCH)
+        "model_path": str(Path(model_name).resolve()) if Path(model_name).is_dir() else "",
         "corpus_hash": store.corpus_hash,
         "passages": str(store.directory.resolve()),
         "corpus_size": len(store),
@@ -396,6 +398,7 @@ def _open_shards(folder: Path, metas: list[dict[str, Any]]) -> ShardedEmbeddings
         shards.append((ids, vectors))
     if not seen.all():
         raise ArtifactError(f"{folder}: {int((~seen).sum())} passages have no vector")
-    info = {k: reference.get(k) for k in (*_MUST_MATCH, "passages", "corpus_size", "dtype")}
+    keys = (*_MUST_MATCH, "model_path", "passages", "corpus_size", "dtype")
+    info = {k: reference.get(k) for k in keys}
     info["backend"] = info["backend"] or "torch"
     return ShardedEmbeddings(shards, info)

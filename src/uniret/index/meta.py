@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,32 @@ class EncoderInfo:
     dtype: str = "float32"
     backend: str = "torch"
     """What computed the vectors: torch, openvino or openvino-int8."""
+    model_location: Location | None = None
+    """Where ``model`` lay when the index was written, if it named a local folder: a relative
+    ``model`` then still opens from another working directory, or with the index moved."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderInfo:
-        return cls(**{k: data[k] for k in data if k in cls.__dataclass_fields__})
+        fields = {k: data[k] for k in data if k in cls.__dataclass_fields__}
+        if isinstance(fields.get("model_location"), dict):
+            fields["model_location"] = Location(**fields["model_location"])
+        return cls(**fields)
+
+    def located(self, model_dir: str | Path | None, index_dir: str | Path) -> EncoderInfo:
+        """This info with ``model_location`` set for an index at ``index_dir``, if
+        ``model_dir`` is a local folder (a hub name has no location)."""
+        if model_dir is None or not Path(model_dir).is_dir():
+            return self
+        return replace(self, model_location=Location.of(Path(model_dir), index_dir))
+
+    def model_source(self, index_dir: str | Path) -> str:
+        """What to load the model from: ``model`` as recorded for a hub name; for a local
+        folder, where it lay when the index was written (absolute path first, then relative to
+        the index's parent folder), the absolute path if neither is there (a clear error)."""
+        if self.model_location is None:
+            return self.model
+        where = self.model_location.candidates(index_dir)
+        return next((str(c) for c in where if c.is_dir()), self.model_location.path)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,9 @@ class ServiceInfo:
         from uniret.index.meta import read_index_meta
 
         metas = [read_index_meta(i) for i in bundle.indexes]
-        model = bundle.model or next((m.encoder.model for m in metas if m.encoder), None)
+        pairs = zip(bundle.indexes, metas, strict=True)
+        recorded = (m.encoder.model_source(i) for i, m in pairs if m.encoder)
+        model = bundle.model or next(recorded, None)
         return cls(bundle.name, model, tuple(m.kind for m in metas))
 
 
