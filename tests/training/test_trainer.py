@@ -545,6 +545,12 @@ def test_passage_adapter_is_trained_saved_and_maps_the_index(
     encoded = model.embed_passages([p.title for p in passages], [p.text for p in passages])
     np.testing.assert_allclose(mapped.vectors(), encoded, atol=1e-5)
     assert not np.allclose(mapped.vectors(), frozen, atol=1e-4)
+    # read and mapped a few rows at a time: the same index, and no scratch file left behind
+    map_dense_index(setup["index"], tmp_path / "m", tmp_path / "chunks" / "mapped", chunk=5)
+    assert len(frozen) > 5 and os.listdir(tmp_path / "chunks") == ["mapped"]
+    np.testing.assert_array_equal(
+        DenseIndex.open(tmp_path / "chunks" / "mapped").vectors(), mapped.vectors()
+    )
     retriever = DenseRetriever.load(str(tmp_path / "mapped"), model=str(tmp_path / "m"))
     assert len(retriever.search(["marie curie [SEP] place of birth"], 3)[0]) == 3
     # a stage over the mapped index keeps the map, frozen; a second map on top is refused

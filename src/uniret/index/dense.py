@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from uniret.models.biencoder import BiEncoder
 
 logger = logging.getLogger(__name__)
+MAP_CHUNK = 65_536  # rows read and mapped at a time by map_dense_index
 
 
 def build_dense_index(
@@ -168,11 +170,14 @@ def map_dense_index(
     out_dir: str | Path,
     *,
     overwrite: bool = False,
+    chunk: int = MAP_CHUNK,
 ) -> Path:
     """The index a model with a passage adapter searches: the vectors of ``index_dir`` (the
     index its query-side training ran over) mapped by the model's adapter, nothing re-encoded,
     with the same FAISS settings; written atomically (an existing dense index at ``out_dir``
-    is replaced only with ``overwrite``)."""
+    is replaced only with ``overwrite``). Vectors are read and mapped ``chunk`` rows at a time
+    into a memory-mapped scratch file beside ``out_dir`` (removed after), so memory stays
+    bounded by the chunk and the FAISS index, not the corpus."""
     from uniret.models.biencoder import BiEncoder
 
     check_output(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite)
@@ -187,12 +192,21 @@ def map_dense_index(
             f"model {model_dir} makes {model.passage_encoder.dim}-d vectors, index {index_dir} "
             f"holds {source.encoder.dim}-d ones"
         )
-    vectors = model.passage_adapter.map(source.vectors())
     config = IndexConfig.from_dict(source.meta.faiss or {})
-    try:
-        index, ids = build_faiss_from_shards([(np.arange(len(vectors)), vectors)], config)
-    except ValueError as exc:
-        raise ArtifactError(f"the mapped vectors of {index_dir}: {exc}") from None
+    Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".map-", dir=Path(out_dir).parent) as scratch:
+        rows, n = source.vector_rows(), len(source.store)
+        vectors = np.lib.format.open_memmap(
+            Path(scratch) / "mapped.npy", mode="w+", dtype=np.float32, shape=(n, source.encoder.dim)
+        )
+        for start in range(0, n, chunk):
+            ids = np.arange(start, min(start + chunk, n), dtype=np.int64)
+            vectors[start : start + len(ids)] = model.passage_adapter.map(rows(ids))
+        try:
+            index, ids = build_faiss_from_shards([(np.arange(n), vectors)], config)
+        except ValueError as exc:
+            raise ArtifactError(f"the mapped vectors of {index_dir}: {exc}") from None
+        del vectors
     encoder = dataclasses.replace(
         source.encoder, model=str(model_dir), biencoder=model.config.to_dict(), model_location=None
     ).located(model_dir, out_dir)
