@@ -186,3 +186,13 @@ def test_shipped_recipes_load_and_every_training_cell_makes_a_valid_config(
         data = {**train_settings(spec, cell), "index": "base-index", "bm25_index": "bm25-index"}
         config = build_config(TrainConfig, data, {}, cell.name)
         assert config.epochs >= 1 and config.mode in ("full", "query_side")
+
+
+def test_a_recipe_given_as_an_experiment_file_says_how_to_run_it(tmp_path: Path) -> None:
+    from uniret.cli import main
+
+    recipe = REPOSITORY / "configs" / "universal-kiltmini.toml"
+    with pytest.raises(InputError, match="uniret quickstart --recipe .*universal-kiltmini.toml"):
+        load_experiment(recipe)
+    assert main(["experiment", "run", str(recipe), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()

@@ -298,6 +298,14 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
     """Read and expand an experiment file; relative paths are relative to the current folder."""
     path = Path(path)
     data = load_mapping(path)
+    if "recipe" in data and "experiment" not in data:
+        raise InputError(
+            path,
+            None,
+            "recipe",
+            "a recipe builds on the quickstart's cells (bm25, base, bm25+base, ...), so it runs "
+            f"as `uniret quickstart --recipe {path}`, not as an experiment file",
+        )
     head = dict(data.get("experiment", {}))
     data_dir = Path(head.get("data_dir", DEFAULT_DATA)).resolve()
     cells = read_cells(data, path, _train_tasks(data_dir, path, "experiment.data_dir"))
