@@ -192,7 +192,7 @@ def test_a_recipe_given_as_an_experiment_file_says_how_to_run_it(tmp_path: Path)
     from uniret.cli import main
 
     recipe = REPOSITORY / "configs" / "universal-kiltmini.toml"
-    with pytest.raises(InputError, match="uniret quickstart --recipe .*universal-kiltmini.toml"):
+    with pytest.raises(InputError, match=r"uniret quickstart --recipe .*universal-kiltmini\.toml"):
         load_experiment(recipe)
     assert main(["experiment", "run", str(recipe), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
