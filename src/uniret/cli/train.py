@@ -59,6 +59,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--depth", type=int_at_least(1), default=50, help="ranks considered (default 50)"
     )
     p.add_argument("--keep-answer", action="store_true", help="keep passages holding the answer")
+    p.add_argument(
+        "--subject",
+        action="store_true",
+        help="search a slot-filling query ('subject [SEP] relation') by its subject alone: "
+        "negatives about namesakes and the subject's other facts",
+    )
     add_overwrite(p, "mined-examples folder")
     p.set_defaults(func=cmd_mine)
 
@@ -207,6 +213,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         rank_from=args.rank_from,
         rank_to=args.depth,
         skip_answer=not args.keep_answer,
+        subject_only=args.subject,
     )
     with tqdm(total=len(examples), unit=" queries", desc="mining", disable=args.quiet) as bar:
         mined = mine_negatives(examples, retriever, config, progress=bar.update)

@@ -45,7 +45,10 @@ class TrainConfig:
 
     Negatives: BM25 ranks ``[mine_skip, mine_depth)`` minus gold pages and passages holding
     an answer, ``mine_count`` kept, ``hard_negatives`` of them per query per step (skipping the
-    top ranks keeps likely unlabelled positives out). ``positive``: ``first`` (DPR) or
+    top ranks keeps likely unlabelled positives out). ``mine_subject``: a slot-filling query
+    (``subject [SEP] relation``) is mined by its subject alone, so its negatives are pages
+    and sentences about namesakes and about the subject's other facts, not pages matching the
+    relation's words; other queries are mined whole. ``positive``: ``first`` (DPR) or
     ``random`` (one gold passage drawn per step). ``mask_gold_pages``: a batch passage from one
     of a query's gold pages (another query's positive or negative) is left out of its softmax
     instead of counting as a negative; ``sibling_mask`` does the same in the corpus softmax for
@@ -116,6 +119,7 @@ class TrainConfig:
     mine_count: int = 8
     mine_skip: int = 0
     mine_depth: int = 50
+    mine_subject: bool = False
     epochs: int = 2
     batch_size: int = 32
     lr: float = 2e-5

@@ -23,7 +23,7 @@ from uniret.io import iter_jsonl, write_jsonl
 from uniret.retrieval.base import Retriever
 from uniret.tasks.kilt import TaskFile, read_examples
 from uniret.tasks.positives import contains_answer, gold_passages
-from uniret.tasks.registry import QueryFormat, format_query, get_task
+from uniret.tasks.registry import SEP, QueryFormat, format_query, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,22 @@ class TrainExample:
 class MiningConfig:
     """Which retrieved passages become hard negatives: ranks ``[rank_from, rank_to)`` of the
     retriever's list (0-based), passages of gold pages skipped, at most ``count`` kept;
-    ``skip_answer`` also skips passages containing a gold answer (likely false negatives)."""
+    ``skip_answer`` also skips passages containing a gold answer (likely false negatives);
+    ``subject_only`` searches with the subject of a ``subject [SEP] relation`` query."""
 
     count: int = 8
     rank_from: int = 0
     rank_to: int = 50
     skip_answer: bool = True
     batch_size: int = 256
+    subject_only: bool = False
+
+
+def mining_query(query: str, config: MiningConfig) -> str:
+    """What the miner searches for ``query``: the query, or with ``subject_only`` the subject
+    of a slot-filling query (the text before its first ``[SEP]``, when there is one)."""
+    subject, sep, _ = query.partition(SEP)
+    return subject.strip() if config.subject_only and sep and subject.strip() else query
 
 
 def draw_order(count: int, task: str, seed: int) -> list[int]:
@@ -130,7 +139,7 @@ def mine_negatives(
             by_task.setdefault(ex.task, []).append(i)
         ranked: list[Any] = [None] * len(batch)
         for task, rows in by_task.items():
-            queries = [batch[i].query for i in rows]  # the retriever formats them
+            queries = [mining_query(batch[i].query, config) for i in rows]  # formatted there
             for i, hits in zip(
                 rows, retriever.search(queries, config.rank_to, task=task), strict=True
             ):

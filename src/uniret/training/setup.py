@@ -204,8 +204,11 @@ def mine_bm25(
 
 
 def bm25_mining(config: TrainConfig) -> MiningConfig:
-    """How a run mines its BM25 negatives: ``mine_count`` of ranks ``[mine_skip, mine_depth)``."""
-    return MiningConfig(config.mine_count, config.mine_skip, config.mine_depth)
+    """How a run mines its BM25 negatives: ``mine_count`` of ranks ``[mine_skip, mine_depth)``,
+    slot-filling queries by their subject alone with ``mine_subject``."""
+    return MiningConfig(
+        config.mine_count, config.mine_skip, config.mine_depth, subject_only=config.mine_subject
+    )
 
 
 def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
