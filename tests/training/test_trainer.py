@@ -389,6 +389,14 @@ def test_query_side_sampled_loss_uses_mined_negatives(
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_mine_subject_without_mining_is_reported(
+    setup: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="uniret.training.setup"):
+        Trainer(_query_side(setup, mine_subject=True), tmp_path / "corpus")
+    assert "mine_subject has no effect" in caplog.text
+
+
 def test_query_side_approx_corpus_softmax_learns(setup: dict[str, str], tmp_path: Path) -> None:
     # 2 nearest passages + 3 uniform draws per step: the corpus is never scored whole
     config = _query_side(

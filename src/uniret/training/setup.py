@@ -168,6 +168,8 @@ def _examples(
     world: int,
 ) -> list[TrainExample]:
     """A given examples file, or the run's own (built by rank 0 once, then reused)."""
+    if config.mine_subject and not mines_bm25(config):
+        logger.warning("mine_subject has no effect: this run mines no BM25 negatives")
     if config.examples:
         return load_examples(config.examples)
     path = out / EXAMPLES_FILE
