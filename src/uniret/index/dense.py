@@ -200,8 +200,8 @@ def map_dense_index(
             Path(scratch) / "mapped.npy", mode="w+", dtype=np.float32, shape=(n, source.encoder.dim)
         )
         for start in range(0, n, chunk):
-            ids = np.arange(start, min(start + chunk, n), dtype=np.int64)
-            vectors[start : start + len(ids)] = model.passage_adapter.map(rows(ids))
+            stop = min(start + chunk, n)
+            vectors[start:stop] = model.passage_adapter.map(rows(np.arange(start, stop)))
         try:
             index, ids = build_faiss_from_shards([(np.arange(n), vectors)], config)
         except ValueError as exc:
