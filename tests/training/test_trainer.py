@@ -21,6 +21,7 @@ from uniret.errors import InputError
 from uniret.index.bm25 import build_bm25_index
 from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
+from uniret.index.faiss_index import IndexConfig, IndexType
 from uniret.models.biencoder import BiEncoder
 from uniret.models.encoder import ModelError
 from uniret.retrieval.dense import DenseRetriever
@@ -559,6 +560,18 @@ def test_passage_adapter_is_trained_saved_and_maps_the_index(
     np.testing.assert_array_equal(
         DenseIndex.open(tmp_path / "chunks" / "mapped").vectors(), mapped.vectors()
     )
+    # an index of compressed codes keeps its mapped vectors inside itself, exact, so a stage
+    # can run over it and the index can move as one folder
+    pq = IndexConfig(type=IndexType.IVFPQ, nlist=2, pq_m=4, pq_bits=4, nprobe=2)
+    build_dense_index(Path(setup["index"]).parent / "emb", tmp_path / "pq", pq)
+    map_dense_index(tmp_path / "pq", tmp_path / "m", tmp_path / "pq-mapped")
+    shutil.move(tmp_path / "pq-mapped", tmp_path / "moved" / "pq-mapped")
+    pq_mapped = DenseIndex.open(tmp_path / "moved" / "pq-mapped")
+    assert not (tmp_path / "mapped" / "embeddings").exists()  # flat: the index is the vectors
+    assert pq_mapped.meta.faiss["type"] == "ivfpq"
+    np.testing.assert_array_equal(pq_mapped.vectors(), mapped.vectors())
+    assert os.listdir(tmp_path / "moved") == ["pq-mapped"]
+    Trainer(_query_side(setup, index=str(tmp_path / "moved" / "pq-mapped")), tmp_path / "pq-stage")
     retriever = DenseRetriever.load(str(tmp_path / "mapped"), model=str(tmp_path / "m"))
     assert len(retriever.search(["marie curie [SEP] place of birth"], 3)[0]) == 3
     # a stage over the mapped index keeps the map, frozen; a second map on top is refused

@@ -94,7 +94,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="the index of a model with a passage adapter (nothing re-encoded)",
         description="A query-side model trained with `passage_adapter` maps the frozen passage "
         "vectors it trained over; this writes the index it searches: the vectors of --index "
-        "mapped by the adapter of --model, with --index's FAISS settings.",
+        "mapped by the adapter of --model, with --index's FAISS settings (an index of "
+        "compressed codes keeps the exact mapped vectors in OUT/embeddings).",
     )
     p.add_argument("--index", required=True, help="the dense index the model was trained over")
     p.add_argument("--model", required=True, help="the trained model (with a passage adapter)")

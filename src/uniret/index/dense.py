@@ -16,7 +16,7 @@ import numpy as np
 
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError
-from uniret.index.encode import ShardedEmbeddings, open_embeddings
+from uniret.index.encode import ShardedEmbeddings, keep_vectors, open_embeddings
 from uniret.index.faiss_index import (
     IDS_FILE,
     IndexConfig,
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 MAP_CHUNK = 65_536  # rows read and mapped at a time by map_dense_index
+EMBEDDINGS_DIR = "embeddings"  # vectors an index keeps inside itself (mapped ones)
+EXACT_TYPES = (IndexType.FLAT, IndexType.HNSW)  # FAISS types that give their vectors back
 
 
 def build_dense_index(
@@ -119,7 +121,7 @@ class DenseIndex:
                 if embeddings.meta["corpus_hash"] == self.meta.passages.corpus_hash:
                     return embeddings
         kind = IndexConfig.from_dict(self.meta.faiss or {}).type
-        if kind not in (IndexType.FLAT, IndexType.HNSW):
+        if kind not in EXACT_TYPES:
             raise ArtifactError(
                 f"{self.directory}: the passage vectors are needed, but its embeddings folder "
                 f"is gone and a {kind} index holds only compressed codes; re-encode the corpus"
@@ -193,11 +195,15 @@ def map_dense_index(
             f"holds {source.encoder.dim}-d ones"
         )
     config = IndexConfig.from_dict(source.meta.faiss or {})
+    encoder = dataclasses.replace(
+        source.encoder, model=str(model_dir), biencoder=model.config.to_dict(), model_location=None
+    ).located(model_dir, out_dir)
     Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".map-", dir=Path(out_dir).parent) as scratch:
         rows, n = source.vector_rows(), len(source.store)
+        mapped = Path(scratch) / "mapped.npy"
         vectors = np.lib.format.open_memmap(
-            Path(scratch) / "mapped.npy", mode="w+", dtype=np.float32, shape=(n, source.encoder.dim)
+            mapped, mode="w+", dtype=np.float32, shape=(n, source.encoder.dim)
         )
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
@@ -206,11 +212,11 @@ def map_dense_index(
             index, ids = build_faiss_from_shards([(np.arange(n), vectors)], config)
         except ValueError as exc:
             raise ArtifactError(f"the mapped vectors of {index_dir}: {exc}") from None
+        vectors.flush()
         del vectors
-    encoder = dataclasses.replace(
-        source.encoder, model=str(model_dir), biencoder=model.config.to_dict(), model_location=None
-    ).located(model_dir, out_dir)
-    _write_dense(out_dir, index, ids, source.store, encoder, config, overwrite)
+        # an index of compressed codes cannot give its vectors back: keep them inside it
+        kept = None if config.type in EXACT_TYPES else mapped
+        _write_dense(out_dir, index, ids, source.store, encoder, config, overwrite, vectors=kept)
     logger.info(
         "%d vectors of %s mapped by %s's adapter into %s", len(ids), index_dir, model_dir, out_dir
     )
@@ -226,13 +232,26 @@ def _write_dense(
     config: IndexConfig,
     overwrite: bool,
     embeddings: Location | None = None,
+    vectors: Path | None = None,
 ) -> None:
     """Write a dense index folder atomically: the FAISS index, the passage ids and its meta
-    (``embeddings``: where the vectors it was built from are kept, if anywhere)."""
+    (``embeddings``: where the vectors it was built from are kept, if anywhere; ``vectors``:
+    a ``.npy`` of every passage's vector, moved into the index as its own embeddings folder)."""
     with writing(out_dir, Artifact.DENSE_INDEX, overwrite=overwrite) as tmp:
         tmp.mkdir(parents=True)
         save_faiss(index, tmp)
         np.save(tmp / IDS_FILE, ids)
+        if vectors is not None:
+            identity = {
+                "model": encoder.model,
+                "pooling": encoder.pooling,
+                "normalize": encoder.normalize,
+                "dim": encoder.dim,
+                "biencoder": encoder.biencoder,
+                **({"backend": encoder.backend} if encoder.backend != "torch" else {}),
+            }
+            keep_vectors(vectors, tmp / EMBEDDINGS_DIR, identity, encoder.model, store)
+            embeddings = Location.of(Path(out_dir) / EMBEDDINGS_DIR, out_dir)
         meta = IndexMeta.new(
             DENSE,
             store,

@@ -174,20 +174,7 @@ def _encode_shard(
 ) -> Path | None:
     final = out / f"{stem}.npy"
     identity = model_identity(model, model_name)
-    meta = {
-        "format": FORMAT,
-        **identity,
-        # where a local model lay (read by indexes, never compared: see _MUST_MATCH)
-        "model_path": str(Path(model_name).resolve()) if Path(model_name).is_dir() else "",
-        "corpus_hash": store.corpus_hash,
-        "passages": str(store.directory.resolve()),
-        "corpus_size": len(store),
-        "shard": shard,
-        "num_shards": num_shards,
-        "batch_size": config.batch_size,
-        "dtype": config.dtype,
-        "order": ORDER,
-    }
+    meta = _shard_meta(identity, model_name, store, shard, num_shards, config)
     for other in _shard_metas(out):  # every shard of a folder must agree
         _check_same(read_json(other), meta, other)
     if final.exists():
@@ -273,6 +260,47 @@ def _encode_shard(
     progress_file.unlink(missing_ok=True)
     partial_ids.unlink(missing_ok=True)
     return final
+
+
+def _shard_meta(
+    identity: dict[str, Any],
+    model_name: str,
+    store: PassageStore,
+    shard: int,
+    num_shards: int,
+    config: EncodeConfig,
+) -> dict[str, Any]:
+    """What a shard's meta file says before its vectors are counted."""
+    return {
+        "format": FORMAT,
+        **identity,
+        # where a local model lay (read by indexes, never compared: see _MUST_MATCH)
+        "model_path": str(Path(model_name).resolve()) if Path(model_name).is_dir() else "",
+        "corpus_hash": store.corpus_hash,
+        "passages": str(store.directory.resolve()),
+        "corpus_size": len(store),
+        "shard": shard,
+        "num_shards": num_shards,
+        "batch_size": config.batch_size,
+        "dtype": config.dtype,
+        "order": ORDER,
+    }
+
+
+def keep_vectors(
+    vectors_file: Path, out: Path, identity: dict[str, Any], model_name: str, store: PassageStore
+) -> None:
+    """Make a finished float32 ``.npy`` of the whole corpus (row i is passage i) the one
+    shard of the embeddings folder ``out`` (the file is moved there), e.g. vectors mapped by
+    a passage adapter, so that an index over them that keeps only compressed codes can still
+    give them back."""
+    out.mkdir(parents=True)
+    stem = shard_name(0, 1)
+    meta = _shard_meta(identity, model_name, store, 0, 1, EncodeConfig(dtype="float32"))
+    meta.update(count=len(store), order="passage-id")
+    np.save(out / f"{stem}.ids.npy", np.arange(len(store), dtype=np.int64))
+    os.replace(vectors_file, out / f"{stem}.npy")
+    write_json(out / f"{stem}.json", meta)
 
 
 def _shard_metas(folder: Path) -> list[Path]:
