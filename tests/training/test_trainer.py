@@ -136,6 +136,36 @@ def test_per_task_query_encoders_and_dev_eval(setup: dict[str, str], tmp_path: P
     assert any("dev_rprec" in h for h in result.history)
 
 
+def test_query_groups_share_a_tower_in_full_mode_and_the_stage_keeps_them(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    groups = {"cfever": "text", "hotpotqa": "text"}
+    train(_full(setup, query_mode="per_task", query_groups=groups), tmp_path / "r1")
+    assert sorted(p.name for p in (tmp_path / "r1" / "query").iterdir()) == ["text", "trex"]
+    model = BiEncoder.from_pretrained(str(tmp_path / "r1"))
+    assert model.config.query_groups == groups
+    assert model.query_encoder("cfever") is model.query_encoder("hotpotqa")
+    assert model.query_encoder("trex") is not model.query_encoder("cfever")
+    base = load_file(str(Path(setup["base"]) / "passage" / "model.safetensors"))
+    for tower in ("text", "trex"):  # both towers trained, apart from the passage tower
+        moved = load_file(str(tmp_path / "r1" / "query" / tower / "model.safetensors"))
+        assert any(not torch.equal(base[k], moved[k]) for k in base)
+    same = ["who wrote hamlet"] * 2
+    np.testing.assert_array_equal(
+        model.embed_queries(same, "cfever"), model.embed_queries(same, "hotpotqa")
+    )
+    # a query-side stage from it keeps its groups, each tower seeded by its own
+    stage = Trainer(
+        _query_side(setup, query_mode="per_task", init=str(tmp_path / "r1")), tmp_path / "s"
+    )
+    assert list(stage.model.query_encoders) == ["text", "trex"]
+    text = load_file(str(tmp_path / "r1" / "query" / "text" / "model.safetensors"))
+    state = stage.model.query_encoder("hotpotqa").backbone.state_dict()
+    assert all(torch.equal(text[k], state[k].cpu()) for k in text)
+    with pytest.raises(ValueError, match="query_groups needs query_mode per_task"):
+        _full(setup, query_groups=groups)
+
+
 def test_bf16_autocast_tracks_fp32(setup: dict[str, str], tmp_path: Path) -> None:
     """Same run in fp32 and under bf16 autocast: losses agree to bf16's precision, weights
     stay fp32, and both learn."""

@@ -57,6 +57,10 @@ class BiEncoderConfig:
 
     ``passage_adapter``: the hidden width of a :class:`~uniret.models.adapter.PassageAdapter`
     that maps the passage tower's vectors (trained by a query-side stage); 0: none.
+
+    ``query_groups`` (per-task mode): task -> the name of the query tower it shares with the
+    other tasks of that name (e.g. ``{"cfever": "text", "hotpotqa": "text"}``); a task not
+    named has a tower of its own, named after it.
     """
 
     query_max_length: int = 64
@@ -66,12 +70,16 @@ class BiEncoderConfig:
     tasks: tuple[str, ...] = field(default_factory=tuple)
     query_prefix: str = ""
     passage_adapter: int = 0
+    query_groups: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.passage_adapter < 0:
             raise ValueError(f"passage_adapter must be >= 0, got {self.passage_adapter}")
         object.__setattr__(self, "mode", QueryMode(self.mode))
         object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "query_groups", dict(self.query_groups))
+        if self.query_groups and self.mode is not QueryMode.PER_TASK:
+            raise ValueError(f"query_groups needs per_task query towers, not {self.mode}")
         try:
             self.query_prefix.format(task="task")
         except (KeyError, IndexError, ValueError) as exc:
@@ -92,6 +100,20 @@ class BiEncoderConfig:
         data["tasks"] = tuple(data.get("tasks", ()))
         return cls(**data)
 
+    def tower_of(self, task: str | None) -> str:
+        """The name of the query tower that encodes ``task``'s queries."""
+        if self.mode is not QueryMode.PER_TASK:
+            return DEFAULT_QUERY
+        return self.query_groups.get(task, task) if task is not None else ""
+
+    def towers(self) -> tuple[str, ...]:
+        """The query towers' names, in task order (none in shared mode)."""
+        if self.mode is QueryMode.SHARED:
+            return ()
+        if self.mode is QueryMode.SEPARATE:
+            return (DEFAULT_QUERY,)
+        return tuple(dict.fromkeys(self.tower_of(t) for t in self.tasks))
+
 
 class BiEncoder(nn.Module):
     """Passage encoder + query encoder(s)."""
@@ -110,11 +132,10 @@ class BiEncoder(nn.Module):
         elif query_encoders is not None:
             self.query_encoders = nn.ModuleDict(query_encoders)
         else:
-            names = config.tasks if config.mode is QueryMode.PER_TASK else (DEFAULT_QUERY,)
-            if config.mode is QueryMode.PER_TASK and not names:
+            if config.mode is QueryMode.PER_TASK and not config.tasks:
                 raise ValueError("per_task mode needs the list of tasks")
             self.query_encoders = nn.ModuleDict(
-                {name: copy.deepcopy(passage_encoder) for name in names}
+                {name: copy.deepcopy(passage_encoder) for name in config.towers()}
             )
         self.passage_adapter: PassageAdapter | None = None
         if config.passage_adapter:
@@ -160,8 +181,9 @@ class BiEncoder(nn.Module):
             passage = Encoder.from_pretrained(str(folder / "passage"))
             queries = None
             if stored.mode is not QueryMode.SHARED:
-                names = stored.tasks if stored.mode is QueryMode.PER_TASK else (DEFAULT_QUERY,)
-                queries = {n: Encoder.from_pretrained(str(folder / "query" / n)) for n in names}
+                queries = {
+                    n: Encoder.from_pretrained(str(folder / "query" / n)) for n in stored.towers()
+                }
             model = cls(passage, stored, queries)
             if stored.passage_adapter:
                 with damaged(f"model {folder}", "train or save it again"):
@@ -200,13 +222,18 @@ class BiEncoder(nn.Module):
         """The encoder for queries of ``task`` (per-task mode needs a known task)."""
         if self.config.mode is QueryMode.SHARED:
             return self.passage_encoder
-        if self.config.mode is QueryMode.SEPARATE:
-            return self.query_encoders[DEFAULT_QUERY]  # type: ignore[return-value]
-        if task not in self.query_encoders:
+        name = self.config.tower_of(task)
+        if name not in self.query_encoders:
             raise ArtifactError(
                 f"no query encoder for task {task!r}; this model has {list(self.query_encoders)}"
             )
-        return self.query_encoders[task]  # type: ignore[return-value]
+        return self.query_encoders[name]  # type: ignore[return-value]
+
+    def encodes(self, task: str | None) -> bool:
+        """Whether this model has a query tower for ``task``'s queries."""
+        return self.config.mode is QueryMode.SHARED or self.config.tower_of(task) in (
+            self.query_encoders
+        )
 
     def passage_texts(self, titles: Sequence[str], texts: Sequence[str]) -> list[str]:
         """Passage inputs: ``passage_template`` filled in, or the text alone without a title."""

@@ -84,6 +84,9 @@ class TrainConfig:
     ``query_prefix`` (e.g. ``"{task}: "``) goes before every query of a task, in training and
     wherever the model is used (it is saved with the model); empty: the prefix of the model the
     run starts from (``init``, or query side the index's model), none for a base model.
+    ``query_groups`` (``query_mode = "per_task"``): task -> a query tower shared by the tasks
+    given that name (e.g. the natural-language tasks in one, each slot-filling task alone);
+    a task not named has its own. Empty: the groups of the model the run starts from.
 
     ``passage_adapter`` (query side, exact corpus softmax): the hidden width of a residual map
     trained on the frozen passage vectors beside the query tower (``adapter_lr``, no weight
@@ -97,6 +100,7 @@ class TrainConfig:
     mode: TrainMode = TrainMode.QUERY_SIDE
     query_mode: QueryMode = QueryMode.SEPARATE
     query_prefix: str = ""
+    query_groups: dict[str, str] = field(default_factory=dict)
     passage_adapter: int = 0
     adapter_lr: float = 1e-3
     index: str = ""
@@ -196,6 +200,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"teachers for tasks that are not trained: {', '.join(unknown)}")
         BiEncoderConfig(query_prefix=self.query_prefix)  # raises on a field other than {task}
+        if self.query_groups and self.query_mode is not QueryMode.PER_TASK:
+            raise ValueError("query_groups needs query_mode per_task")
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.batch_size < 1 or self.epochs < 1 or self.grad_accum < 1:

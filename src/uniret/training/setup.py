@@ -122,7 +122,11 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
         base = BiEncoder.from_pretrained(config.model)
         # the model's own passage convention, resolved at load
         query_cfg = dataclasses.replace(query_cfg, passage_template=base.config.passage_template)
-    prefix = config.query_prefix or (init if init is not None else base).config.query_prefix
+    start = init if init is not None else base
+    prefix = config.query_prefix or start.config.query_prefix
+    if config.query_mode is QueryMode.PER_TASK:
+        groups = config.query_groups or start.config.query_groups
+        query_cfg = dataclasses.replace(query_cfg, query_groups=groups)
     if config.mode is TrainMode.FULL and any(
         m is not None and m.passage_adapter is not None for m in (base, init)
     ):

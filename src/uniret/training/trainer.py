@@ -31,7 +31,7 @@ from uniret.errors import InputError
 from uniret.evaluation.evaluate import EvalConfig, score_rankings
 from uniret.evaluation.tables import macro_mean
 from uniret.io import atomic_path, write_json
-from uniret.models.biencoder import BiEncoder, QueryMode
+from uniret.models.biencoder import BiEncoder
 from uniret.models.encoder import ModelError
 from uniret.tasks.kilt import read_examples
 from uniret.training.checkpoint import (
@@ -412,11 +412,10 @@ class Trainer:
                 "dev evaluation needs the frozen corpus vectors (query_side mode); skipped"
             )
             return None
-        per_task = self.model.config.mode is QueryMode.PER_TASK
         scores = [
             self._dev_score(task, examples)
             for task, examples in self._dev_examples()
-            if examples and (not per_task or task in self.model.query_encoders)
+            if examples and self.model.encodes(task)
         ]
         score = macro_mean(scores) or 0.0
         if self.rank == 0 and (self.state["best"] is None or score > self.state["best"]):
