@@ -17,12 +17,12 @@ import torch
 from safetensors.torch import load_file
 
 from uniret.corpus.store import PassageStore
-from uniret.errors import InputError
+from uniret.errors import ArtifactError, InputError
 from uniret.index.bm25 import build_bm25_index
 from uniret.index.dense import build_dense_index
 from uniret.index.encode import EncodeConfig, encode_shard
 from uniret.index.faiss_index import IndexConfig, IndexType
-from uniret.models.biencoder import BiEncoder
+from uniret.models.biencoder import BiEncoder, BiEncoderConfig
 from uniret.models.encoder import ModelError
 from uniret.retrieval.dense import DenseRetriever
 from uniret.training.config import TrainConfig, TrainMode
@@ -164,6 +164,15 @@ def test_query_groups_share_a_tower_in_full_mode_and_the_stage_keeps_them(
     assert all(torch.equal(text[k], state[k].cpu()) for k in text)
     with pytest.raises(ValueError, match="query_groups needs query_mode per_task"):
         _full(setup, query_groups=groups)
+    # a task it was not trained on has no tower, unless "*" names one
+    with pytest.raises(ArtifactError, match="no query encoder for task 'fever'"):
+        model.query_encoder("fever")
+    any_task = BiEncoderConfig(
+        mode="per_task", tasks=("cfever", "trex"), query_groups={"*": "trex"}
+    )
+    assert (any_task.tower_of("fever"), any_task.tower_of("cfever")) == ("trex", "cfever")
+    with pytest.raises(ValueError, match="sends other tasks to 'text', which no trained task"):
+        BiEncoderConfig(mode="per_task", tasks=("trex",), query_groups={"*": "text"})
 
 
 def test_bf16_autocast_tracks_fp32(setup: dict[str, str], tmp_path: Path) -> None:
@@ -560,7 +569,6 @@ def test_passage_adapter_is_trained_saved_and_maps_the_index(
     setup: dict[str, str], store: PassageStore, tmp_path: Path
 ) -> None:
     from uniret.cli import main
-    from uniret.errors import ArtifactError
     from uniret.index.dense import DenseIndex, map_dense_index
 
     config = _query_side(setup, epochs=6, passage_adapter=16, adapter_lr=1e-2)

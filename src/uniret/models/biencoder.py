@@ -29,6 +29,7 @@ BIENCODER_FORMAT = "uniret.biencoder/1"
 DPR_TEMPLATE = "{title} {sep} {text}"
 ST_TEMPLATE = "{title}. {text}"
 DEFAULT_QUERY = "default"
+ANY_TASK = "*"  # query_groups key: the tower of tasks the model was not trained on
 
 
 class QueryMode(enum.StrEnum):
@@ -59,8 +60,9 @@ class BiEncoderConfig:
     that maps the passage tower's vectors (trained by a query-side stage); 0: none.
 
     ``query_groups`` (per-task mode): task -> the name of the query tower it shares with the
-    other tasks of that name (e.g. ``{"cfever": "text", "hotpotqa": "text"}``); a task not
-    named has a tower of its own, named after it.
+    other tasks of that name (e.g. ``{"cfever": "text", "hotpotqa": "text"}``); a trained task
+    not named has a tower of its own, named after it; ``"*"`` names the tower of any task the
+    model was not trained on (none: such a task has no tower).
     """
 
     query_max_length: int = 64
@@ -80,6 +82,11 @@ class BiEncoderConfig:
         object.__setattr__(self, "query_groups", dict(self.query_groups))
         if self.query_groups and self.mode is not QueryMode.PER_TASK:
             raise ValueError(f"query_groups needs per_task query towers, not {self.mode}")
+        other = self.query_groups.get(ANY_TASK)
+        if other is not None and self.tasks and other not in self.towers():
+            raise ValueError(
+                f"query_groups sends other tasks to {other!r}, which no trained task uses"
+            )
         try:
             self.query_prefix.format(task="task")
         except (KeyError, IndexError, ValueError) as exc:
@@ -104,7 +111,11 @@ class BiEncoderConfig:
         """The name of the query tower that encodes ``task``'s queries."""
         if self.mode is not QueryMode.PER_TASK:
             return DEFAULT_QUERY
-        return self.query_groups.get(task, task) if task is not None else ""
+        if task in self.query_groups:
+            return self.query_groups[task]
+        if task not in self.tasks and ANY_TASK in self.query_groups:
+            return self.query_groups[ANY_TASK]
+        return task or ""
 
     def towers(self) -> tuple[str, ...]:
         """The query towers' names, in task order (none in shared mode)."""
