@@ -175,6 +175,43 @@ def test_query_groups_share_a_tower_in_full_mode_and_the_stage_keeps_them(
         BiEncoderConfig(mode="per_task", tasks=("trex",), query_groups={"*": "text"})
 
 
+def test_a_stage_on_a_task_outside_a_grouped_model_starts_from_its_star_tower(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    """Low data from a per-task model: the new task's tower starts as the tower the model
+    encodes it with ("*"), and the stage keeps that grouping."""
+    groups = {"cfever": "text", "*": "text"}
+    r1 = tmp_path / "r1"
+    train(_full(setup, query_mode="per_task", query_groups=groups, tasks=["cfever", "trex"]), r1)
+    model = BiEncoder.from_pretrained(str(r1))
+    assert model.encodes("hotpotqa") and model.config.tower_of("hotpotqa") == "text"
+    stage = Trainer(
+        _query_side(setup, query_mode="per_task", init=str(r1), tasks=["hotpotqa"]), tmp_path / "s"
+    )
+    assert stage.model.config.query_groups == {"hotpotqa": "text", "*": "text"}
+    assert list(stage.model.query_encoders) == ["text"]
+    text = load_file(str(r1 / "query" / "text" / "model.safetensors"))
+    state = stage.model.query_encoder("hotpotqa").backbone.state_dict()
+    assert all(torch.equal(text[k], state[k].cpu()) for k in text)
+    # trex's own tower is not carried into a stage that does not train trex: "*" takes it
+    assert stage.model.config.tower_of("trex") == "text"
+    # explicit groups over a plain per-task model: the shared tower starts as its first task's
+    train(_full(setup, query_mode="per_task", tasks=["cfever", "trex"]), tmp_path / "p")
+    grouped = Trainer(
+        _query_side(
+            setup,
+            query_mode="per_task",
+            init=str(tmp_path / "p"),
+            tasks=["cfever", "trex"],
+            query_groups={"cfever": "both", "trex": "both"},
+        ),
+        tmp_path / "g",
+    )
+    cfever = load_file(str(tmp_path / "p" / "query" / "cfever" / "model.safetensors"))
+    state = grouped.model.query_encoder("trex").backbone.state_dict()
+    assert all(torch.equal(cfever[k], state[k].cpu()) for k in cfever)
+
+
 def test_bf16_autocast_tracks_fp32(setup: dict[str, str], tmp_path: Path) -> None:
     """Same run in fp32 and under bf16 autocast: losses agree to bf16's precision, weights
     stay fp32, and both learn."""

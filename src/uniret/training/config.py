@@ -86,7 +86,8 @@ class TrainConfig:
     run starts from (``init``, or query side the index's model), none for a base model.
     ``query_groups`` (``query_mode = "per_task"``): task -> a query tower shared by the tasks
     given that name (e.g. the natural-language tasks in one, each slot-filling task alone);
-    a task not named has its own. Empty: the groups of the model the run starts from.
+    a task not named has its own. Empty: each task keeps the tower the model the run starts
+    from encodes it with (a task it was not trained on its ``"*"`` tower).
 
     ``passage_adapter`` (query side, exact corpus softmax): the hidden width of a residual map
     trained on the frozen passage vectors beside the query tower (``adapter_lr``, no weight

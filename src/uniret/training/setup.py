@@ -15,7 +15,7 @@ import torch
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError, InputError
 from uniret.index.dense import DenseIndex
-from uniret.models.biencoder import BiEncoder, BiEncoderConfig, QueryMode
+from uniret.models.biencoder import ANY_TASK, BiEncoder, BiEncoderConfig, QueryMode
 from uniret.tasks.kilt import TaskFile, find_task_files
 from uniret.tasks.registry import get_task
 from uniret.training.config import QuerySideLoss, TrainConfig, TrainMode
@@ -125,7 +125,7 @@ def _model(config: TrainConfig, index: DenseIndex | None, tasks: list[str]) -> B
     start = init if init is not None else base
     prefix = config.query_prefix or start.config.query_prefix
     if config.query_mode is QueryMode.PER_TASK:
-        groups = config.query_groups or start.config.query_groups
+        groups = config.query_groups or inherited_groups(start.config, tasks)
         query_cfg = dataclasses.replace(query_cfg, query_groups=groups)
     if config.mode is TrainMode.FULL and any(
         m is not None and m.passage_adapter is not None for m in (base, init)
@@ -217,16 +217,37 @@ def bm25_mining(config: TrainConfig) -> MiningConfig:
     )
 
 
+def inherited_groups(start: BiEncoderConfig, tasks: list[str]) -> dict[str, str]:
+    """The ``query_groups`` a per-task run on ``tasks`` keeps from the model it starts from:
+    each task goes to the tower that model encodes it with (a task it was not trained on to its
+    ``"*"`` tower), and ``"*"`` stays where one of these tasks uses its tower."""
+    if start.mode is not QueryMode.PER_TASK:
+        return {}
+    groups = {t: start.tower_of(t) for t in tasks if start.tower_of(t) != t}
+    other = start.query_groups.get(ANY_TASK)
+    if other is not None and other in {groups.get(t, t) for t in tasks}:
+        groups[ANY_TASK] = other
+    return groups
+
+
 def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
     """Copy a trained model's query tower(s) (and its passage tower when ``passage_too``)
     into ``model``. A single trained query tower seeds every query tower of ``model``; per-task
-    towers are matched by task name."""
+    towers are matched by name, else by the tower the trained model encodes their first task
+    with."""
     sources = trained.query_encoders if len(trained.query_encoders) else None
     for name, encoder in model.query_encoders.items():
+        matched = [
+            trained.config.tower_of(t)
+            for t in model.config.tasks
+            if model.config.tower_of(t) == name and trained.config.tower_of(t) in (sources or {})
+        ]
         if sources is None:
             source = trained.passage_encoder  # shared model: one tower does both
         elif name in sources:
             source = sources[name]
+        elif matched:
+            source = sources[matched[0]]
         elif len(sources) == 1:
             source = next(iter(sources.values()))
         else:
