@@ -340,7 +340,9 @@ cfg = TrainConfig(data_dir=sys.argv[1], model=sys.argv[2], mode="full", query_mo
                   optimizer="sgd", weight_decay=0.0, max_grad_norm=1e9)
 trainer = Trainer(cfg, sys.argv[5])
 result = trainer.run()
-print("LOSS", result.history[0]["loss"])
+# one file per rank: ranks share stdout, where their prints may interleave
+with open(f"{sys.argv[5]}.loss-{trainer.rank}", "w") as f:
+    f.write(repr(result.history[0]["loss"]))
 """
 
 
@@ -364,7 +366,7 @@ def test_two_process_ddp_matches_single_process(setup: dict[str, str], tmp_path:
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run(
+    subprocess.run(
         [sys.executable, str(script), *args, str(tmp_path / "one"), str(tmp_path / "ex.jsonl")],
         capture_output=True,
         text=True,
@@ -393,8 +395,8 @@ def test_two_process_ddp_matches_single_process(setup: dict[str, str], tmp_path:
             if attempt:
                 raise
     assert double.returncode == 0, double.stderr[-3000:]
-    loss_one = float(single.stdout.split("LOSS")[1].split()[0])
-    losses_two = [float(x.split()[0]) for x in double.stdout.split("LOSS")[1:]]
+    loss_one = float((tmp_path / "one.loss-0").read_text())
+    losses_two = [float((tmp_path / f"two.loss-{rank}").read_text()) for rank in (0, 1)]
     # each rank reports the loss of its half; their mean is the global-batch loss
     assert sum(losses_two) / 2 == pytest.approx(loss_one, rel=1e-5)
     a = load_file(str(tmp_path / "one" / "passage" / "model.safetensors"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
@@ -13,11 +14,21 @@ T = TypeVar("T")
 
 
 def init_distributed() -> tuple[int, int]:
-    """``(rank, world size)``; starts the process group under torchrun (``WORLD_SIZE`` > 1)."""
+    """``(rank, world size)``; starts the process group under torchrun (``WORLD_SIZE`` > 1),
+    to be destroyed when the process exits (see :func:`end_distributed`)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(end_distributed)
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def end_distributed() -> None:
+    """Destroy the process group while the interpreter is still whole: left to interpreter
+    shutdown, gloo's worker threads may free tensors after Python is gone and abort the
+    process (SIGABRT) though its work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def pick_device(name: str = "") -> torch.device:
