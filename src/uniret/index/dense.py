@@ -242,15 +242,7 @@ def _write_dense(
         save_faiss(index, tmp)
         np.save(tmp / IDS_FILE, ids)
         if vectors is not None:
-            identity = {
-                "model": encoder.model,
-                "pooling": encoder.pooling,
-                "normalize": encoder.normalize,
-                "dim": encoder.dim,
-                "biencoder": encoder.biencoder,
-                **({"backend": encoder.backend} if encoder.backend != "torch" else {}),
-            }
-            keep_vectors(vectors, tmp / EMBEDDINGS_DIR, identity, encoder.model, store)
+            keep_vectors(vectors, tmp / EMBEDDINGS_DIR, encoder.identity(), encoder.model, store)
             embeddings = Location.of(Path(out_dir) / EMBEDDINGS_DIR, out_dir)
         meta = IndexMeta.new(
             DENSE,

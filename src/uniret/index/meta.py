@@ -80,6 +80,20 @@ class EncoderInfo:
             fields["model_location"] = Location(**fields["model_location"])
         return cls(**fields)
 
+    def identity(self) -> dict[str, Any]:
+        """What an embeddings shard records of the model, as ``index.encode.model_identity``
+        writes it (the backend only when it is not PyTorch)."""
+        identity = {
+            "model": self.model,
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "dim": self.dim,
+            "biencoder": self.biencoder,
+        }
+        if self.backend != "torch":
+            identity["backend"] = self.backend
+        return identity
+
     def located(self, model_dir: str | Path | None, index_dir: str | Path) -> EncoderInfo:
         """This info with ``model_location`` set for an index at ``index_dir``, if
         ``model_dir`` is a local folder (a hub name has no location)."""

@@ -233,28 +233,32 @@ def inherited_groups(start: BiEncoderConfig, tasks: list[str]) -> dict[str, str]
 def start_from(model: BiEncoder, trained: BiEncoder, passage_too: bool) -> None:
     """Copy a trained model's query tower(s) (and its passage tower when ``passage_too``)
     into ``model``. A single trained query tower seeds every query tower of ``model``; per-task
-    towers are matched by name, else by the tower the trained model encodes their first task
-    with."""
-    sources = trained.query_encoders if len(trained.query_encoders) else None
+    towers are matched by :func:`_source_tower`."""
     for name, encoder in model.query_encoders.items():
-        matched = [
-            trained.config.tower_of(t)
-            for t in model.config.tasks
-            if model.config.tower_of(t) == name and trained.config.tower_of(t) in (sources or {})
-        ]
-        if sources is None:
+        if not len(trained.query_encoders):
             source = trained.passage_encoder  # shared model: one tower does both
-        elif name in sources:
-            source = sources[name]
-        elif matched:
-            source = sources[matched[0]]
-        elif len(sources) == 1:
-            source = next(iter(sources.values()))
         else:
-            raise ArtifactError(
-                f"the model to start from has per-task query encoders {sorted(sources)}, "
-                f"none for {name!r}"
-            )
+            found = _source_tower(model, trained, name)
+            if found is None:
+                raise ArtifactError(
+                    "the model to start from has per-task query encoders "
+                    f"{sorted(trained.query_encoders)}, none for {name!r}"
+                )
+            source = trained.query_encoders[found]
         encoder.load_state_dict(source.state_dict())
     if passage_too:
         model.passage_encoder.load_state_dict(trained.passage_encoder.state_dict())
+
+
+def _source_tower(model: BiEncoder, trained: BiEncoder, name: str) -> str | None:
+    """The trained model's query tower that seeds ``model``'s tower ``name``: the one of that
+    name, else the one the trained model encodes the first of the tower's tasks with, else its
+    only tower; none when there is no such tower."""
+    sources = trained.query_encoders
+    if name in sources:
+        return name
+    for task in model.config.tasks:
+        theirs = trained.config.tower_of(task)
+        if model.config.tower_of(task) == name and theirs in sources:
+            return theirs
+    return next(iter(sources)) if len(sources) == 1 else None
