@@ -323,3 +323,26 @@ def test_experiment_compare_command(capsys) -> None:
     split = [f"base={RESULTS}#fs-a-base-s0", f"base={RESULTS}#fs-a-base-s1"]
     assert main(["experiment", "compare", *split, mt]) == 0
     assert capsys.readouterr().out == whole
+    assert "matches" not in whole  # readings only with a margin
+
+
+def test_experiment_compare_reads_each_pair_against_an_equivalence_margin(capsys) -> None:
+    from uniret.cli import main
+
+    base, mt = f"base={RESULTS}#fs-a-base-s*", f"mt={RESULTS}#fs-a-mt-s*"
+    bm25 = f"bm25={RESULTS}#bm25"
+    pairs = ["--pair", "mt,base", "--pair", "bm25,base", "--pair", "base,mt"]
+    assert main(["experiment", "compare", base, mt, bm25, *pairs, "--margin", "0.5"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("- ")]
+    # task a: mt +37.5 [+12.5, +50.0]* over base; bm25 +12.5 [-37.5, +75.0] (task b: bm25 only)
+    assert lines[0].startswith("- mt matches base within 0.5: **holds** (lower bound above")
+    assert "mt ahead on 1 of 1 tasks; significant wins: a; significant losses: none" in lines[0]
+    assert lines[1].startswith("- bm25 matches base within 0.5: **fails** (lower bound below")
+    assert "bm25 ahead on 1 of 1 tasks; significant wins: none" in lines[1]
+    assert lines[2].startswith("- base matches mt within 0.5: **fails**")
+    assert "base ahead on 0 of 1 tasks; significant wins: none; significant losses: a" in lines[2]
+    # a margin wide enough for the whole interval turns the verdict
+    assert main(["experiment", "compare", base, bm25, "--pair", "bm25,base", "--margin", "40"]) == 0
+    assert "- bm25 matches base within 40: **holds**" in capsys.readouterr().out
+    assert main(["experiment", "compare", base, mt, "--margin", "-1"]) == 2
+    assert "--margin -1: must be >= 0" in capsys.readouterr().err

@@ -99,6 +99,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--metric", default="Rprec", help="per-query metric to pair (default Rprec)")
     p.add_argument("--samples", type=int, default=1000, help="bootstrap samples (default 1000)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        metavar="POINTS",
+        help="equivalence margin: after the table, read each pair as a claim 'A matches B' "
+        "(holds when the macro interval's lower bound is >= -POINTS) with the tasks A is "
+        "ahead on and its significant wins and losses",
+    )
     p.set_defaults(func=cmd_experiment_compare)
 
 
@@ -236,5 +244,8 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
                 print(f"error: --pair {pair}: {why}", file=sys.stderr)
                 return 2
             pairs.append((a, b))
-    print(comparison_report(systems, pairs, args.metric, args.samples))
+    if args.margin is not None and args.margin < 0:
+        print(f"error: --margin {args.margin:g}: must be >= 0 (points)", file=sys.stderr)
+        return 2
+    print(comparison_report(systems, pairs, args.metric, args.samples, args.margin))
     return 0

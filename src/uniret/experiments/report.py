@@ -161,10 +161,13 @@ def comparison_report(
     pairs: Sequence[tuple[str, str]],
     metric: str = "Rprec",
     samples: int = 1000,
+    margin: float | None = None,
 ) -> str:
     """Markdown: each system's ``metric`` per task and macro (seeds in brackets when averaged),
     then each pair's paired-bootstrap difference A − B (95%), macro over the tasks both have
-    and per task; ``*``: the interval excludes 0."""
+    and per task; ``*``: the interval excludes 0. With an equivalence ``margin`` (points), one
+    reading per pair: does A match B (macro lower bound >= −margin), on how many tasks is A
+    ahead, which differences are significant."""
     tasks = sorted({t for s in systems.values() for t in s})
     rows = []
     for name, system in systems.items():
@@ -175,7 +178,7 @@ def comparison_report(
         rows.append([label, *cells, pct(mean)])
     out = [markdown_table(["system", *tasks, MACRO], rows)]
     if pairs:
-        diffs = []
+        diffs, readings = [], []
         for a, b in pairs:
             shared = [t for t in tasks if t in systems[a] and t in systems[b]]
             macro_iv = compare(systems[a], systems[b], shared, metric, samples)
@@ -184,7 +187,15 @@ def comparison_report(
                 iv = compare(systems[a], systems[b], [t], metric, samples) if t in shared else None
                 per_task.append(signed(iv) if iv else "–")
             diffs.append([f"{a} − {b}", signed(macro_iv) if macro_iv else "–", *per_task])
+            if margin is not None and macro_iv is not None:
+                readings.append(
+                    f"- {a} matches {b} within {margin:g}: "
+                    f"{_verdict(macro_iv, 'matches', margin)}; "
+                    f"{_per_task(systems[a], systems[b], shared, samples, metric, a)}."
+                )
         out.append(markdown_table(["difference", f"{MACRO} (shared tasks)", *tasks], diffs))
+        if readings:
+            out.append("\n".join(readings))
     return "\n\n".join(out)
 
 
@@ -475,19 +486,27 @@ def _verdict(iv: Interval | None, claim: str, margin: float | None) -> str:
 
 
 def _per_task(
-    a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], tasks: Sequence[str], samples: int
+    a: dict[str, dict[str, Any]],
+    b: dict[str, dict[str, Any]],
+    tasks: Sequence[str],
+    samples: int,
+    metric: str = "Rprec",
+    name: str = "A",
 ) -> str:
-    """Where a macro difference comes from: significant wins and losses per task, and the
-    macro interval with each task left out in turn (the least favourable one)."""
-    ivs = {t: compare(a, b, [t], samples=samples) for t in tasks}
+    """Where a macro difference comes from: the tasks A (called ``name``) is ahead on,
+    significant wins and losses per task, and the macro interval with each task left out in
+    turn (the least favourable one)."""
+    ivs = {t: compare(a, b, [t], metric, samples) for t in tasks}
     ahead = [t for t, iv in ivs.items() if iv and iv.delta > 0]
     won = [t for t in ahead if ivs[t] and ivs[t].significant]  # type: ignore[union-attr]
     lost = [t for t, iv in ivs.items() if iv and iv.delta < 0 and iv.significant]
-    text = f"A ahead on {len(ahead)} of {len(tasks)} tasks"
+    text = f"{name} ahead on {len(ahead)} of {len(tasks)} tasks"
+    if 0 < len(ahead) < len(tasks):
+        text += f" ({', '.join(ahead)})"
     text += f"; significant wins: {', '.join(won) or 'none'}"
     text += f"; significant losses: {', '.join(lost) or 'none'}"
     if len(tasks) > 2:
-        drops = {t: compare(a, b, [u for u in tasks if u != t], samples=samples) for t in tasks}
+        drops = {t: compare(a, b, [u for u in tasks if u != t], metric, samples) for t in tasks}
         worst_task, worst = min(drops.items(), key=lambda kv: kv[1].low if kv[1] else 0.0)
         if worst is not None:
             text += f"; without {worst_task}: {signed(worst)}"
