@@ -34,6 +34,7 @@ import torch
 from uniret import __version__
 from uniret.corpus.store import PassageStore
 from uniret.errors import ArtifactError, damaged
+from uniret.index.meta import EncoderInfo
 from uniret.io import read_json, write_json
 from uniret.models.biencoder import BiEncoder
 from uniret.outputs import Artifact, claimed
@@ -101,16 +102,14 @@ def shard_batches(total: int, batch_size: int, shard: int, num_shards: int) -> t
 def model_identity(model: BiEncoder, model_name: str) -> dict[str, Any]:
     """What must match between shards and at query time: model, pooling, shaping, and the
     inference backend when it is not PyTorch (int8 vectors are not fp32 vectors)."""
-    identity = {
-        "model": model_name,
-        "pooling": str(model.passage_encoder.pooling),
-        "normalize": model.passage_encoder.normalize,
-        "dim": model.passage_encoder.dim,
-        "biencoder": model.config.to_dict(),
-    }
-    if model.backend.label != "torch":
-        identity["backend"] = model.backend.label
-    return identity
+    return EncoderInfo(
+        model=model_name,
+        pooling=str(model.passage_encoder.pooling),
+        normalize=model.passage_encoder.normalize,
+        dim=model.passage_encoder.dim,
+        biencoder=model.config.to_dict(),
+        backend=model.backend.label,
+    ).identity()
 
 
 def calibration_texts(

@@ -81,8 +81,9 @@ class EncoderInfo:
         return cls(**fields)
 
     def identity(self) -> dict[str, Any]:
-        """What an embeddings shard records of the model, as ``index.encode.model_identity``
-        writes it (the backend only when it is not PyTorch)."""
+        """What an embeddings shard records of the model and must match between shards and
+        at query time (``index.encode.model_identity``): the backend only when it is not
+        PyTorch."""
         identity = {
             "model": self.model,
             "pooling": self.pooling,
