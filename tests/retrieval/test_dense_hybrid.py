@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -243,6 +244,56 @@ def test_cli_mine_with_a_dense_model(dense_index: Path, kilt_dir: Path, tmp_path
     store = PassageStore(json.loads((dense_index / "meta.json").read_text())["passages"]["path"])
     gold_pages = {store.get(p).wikipedia_id for p in mined[0].positives}
     assert all(store.get(n).wikipedia_id not in gold_pages for n in mined[0].negatives)
+
+
+def test_score_gives_the_inner_products_search_ranks_by(
+    dense_index: Path, store: PassageStore
+) -> None:
+    retriever = DenseRetriever.load(dense_index)
+    query = "marie curie [SEP] place of birth"
+    hits = retriever.search([query], k=len(store), task="trex")[0]
+    ids = [h.passage_id for h in reversed(hits)]  # any order: here worst first
+    (scores,) = retriever.score([query], [ids], task="trex")
+    np.testing.assert_allclose(scores, [h.score for h in reversed(hits)], rtol=1e-4, atol=1e-5)
+    # without a vector lookup the passages come back from the flat index: the same scores
+    bare = DenseRetriever(retriever.index, retriever.model, retriever.store)
+    np.testing.assert_allclose(bare.score([query], [ids], task="trex")[0], scores, atol=1e-6)
+    empty, two = retriever.score([query, query], [[], ids[:2]], task="trex")
+    assert empty.shape == (0,) and two.shape == (2,)
+    assert retriever.score([], []) == []
+
+
+def test_mining_margin_skips_passages_scored_near_the_gold(
+    dense_index: Path, kilt_dir: Path, tmp_path: Path
+) -> None:
+    from uniret.training.data import MiningConfig, build_examples, load_examples, mine_negatives
+
+    retriever = DenseRetriever.load(dense_index)
+    files = [kilt_dir / f"{t}-dev-kilt.jsonl" for t in ("hotpotqa", "trex")]
+    examples = build_examples(files, retriever.store)
+    wide = MiningConfig(count=50, skip_answer=False)
+    plain = mine_negatives(examples, retriever, wide)
+    dropped = 0
+    for margin in (0.0, 0.05):
+        config = dataclasses.replace(wide, margin=margin)
+        for ex, kept in zip(plain, mine_negatives(examples, retriever, config), strict=True):
+            scored = {h.passage_id: h.score for h in retriever.search([ex.query], 50, ex.task)[0]}
+            gold = retriever.score([ex.query], [ex.positives], task=ex.task)[0].max()
+            expected = tuple(n for n in ex.negatives if scored[n] <= gold - margin)
+            assert kept.negatives == expected
+            dropped += len(ex.negatives) - len(expected)
+    assert dropped > 0  # the random model ranks some confounders above the gold
+    # no inner product of unit vectors lies 2 below another: a margin of 2 keeps none
+    far = mine_negatives(examples, retriever, dataclasses.replace(wide, margin=2.0))
+    assert all(not ex.negatives for ex in far)
+    # the CLI's --margin mines the same and records it
+    out = tmp_path / "mined"
+    args = ["-q", "mine", "--index", str(dense_index), "--input", *map(str, files)]
+    assert main([*args, "--out", str(out), "--margin", "2", "--keep-answer", "--depth", "50"]) == 0
+    assert load_examples(out / "train-examples.jsonl") == far
+    assert json.loads((out / "meta.json").read_text())["mining"]["margin"] == 2.0
+    assert main([*args, "--out", str(tmp_path / "neg"), "--margin", "-0.1"]) == 2
+    assert not (tmp_path / "neg").exists()
 
 
 def test_bundle_round_trip_opens_the_same_hybrid(tmp_path: Path, kilt_dir: Path) -> None:

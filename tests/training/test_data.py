@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import cli_corpus_and_bm25, write_jsonl
 from uniret.cli import main
 from uniret.retrieval.sparse import BM25Retriever
@@ -63,3 +65,21 @@ def test_subject_only_mining_ranks_by_the_subject(tmp_path: Path) -> None:
     args = ["-q", "mine", "--index", str(tmp_path / "bm25"), "--input", str(trex)]
     assert main([*args, "--out", str(out), "--subject"]) == 0
     assert load_examples(out / "train-examples.jsonl") == [subject]
+
+
+def test_a_mining_margin_needs_a_retriever_that_scores_the_gold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_jsonl(tmp_path / "knowledge.jsonl", NAMESAKES)
+    trex = write_jsonl(tmp_path / "trex-train-kilt.jsonl", [QUERY])
+    cli_corpus_and_bm25(tmp_path, tmp_path / "passages", tmp_path / "bm25")
+    bm25 = BM25Retriever.load(tmp_path / "bm25")
+    examples = build_examples([trex], bm25.store)
+    with pytest.raises(ValueError, match="scores given passages"):
+        mine_negatives(examples, bm25, MiningConfig(margin=0.0))
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        MiningConfig(margin=-0.5)
+    args = ["mine", "--index", str(tmp_path / "bm25"), "--input", str(trex), "--margin", "0"]
+    assert main([*args, "--out", str(tmp_path / "mined")]) == 2
+    assert "--margin: needs one dense index" in capsys.readouterr().err
+    assert not (tmp_path / "mined").exists()

@@ -60,6 +60,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--keep-answer", action="store_true", help="keep passages holding the answer")
     p.add_argument(
+        "--margin",
+        type=float,
+        metavar="M",
+        help="also skip passages scoring above the query's best gold passage score minus M "
+        "(likely unlabelled positives; e.g. 0: none above the gold; dense indexes only; "
+        "default: no margin)",
+    )
+    p.add_argument(
         "--subject",
         action="store_true",
         help="search a slot-filling query ('subject [SEP] relation') by its subject alone: "
@@ -195,6 +203,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_mine(args: argparse.Namespace) -> int:
     from uniret.io import write_json
     from uniret.outputs import Artifact, check_output, writing
+    from uniret.retrieval.base import PassageScorer
     from uniret.training.data import MiningConfig, build_examples, mine_negatives, save_examples
 
     check_output(args.out, Artifact.MINED, overwrite=args.overwrite)
@@ -202,7 +211,11 @@ def cmd_mine(args: argparse.Namespace) -> int:
         raise UniretError(
             f"argument --rank-from: must be below --depth ({args.depth}), got {args.rank_from}"
         )
+    if args.margin is not None and args.margin < 0:
+        raise UniretError(f"argument --margin: must be >= 0, got {args.margin:g}")
     bundle, retriever = open_selected_retriever(args)
+    if args.margin is not None and not isinstance(retriever, PassageScorer):
+        raise UniretError("argument --margin: needs one dense index (it scores the gold passages)")
     examples = build_examples(args.input, retriever.store)
     if not examples:
         raise UniretError(
@@ -214,6 +227,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         rank_to=args.depth,
         skip_answer=not args.keep_answer,
         subject_only=args.subject,
+        margin=args.margin,
     )
     with tqdm(total=len(examples), unit=" queries", desc="mining", disable=args.quiet) as bar:
         mined = mine_negatives(examples, retriever, config, progress=bar.update)

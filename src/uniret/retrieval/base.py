@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from uniret.corpus.store import PassageStore
 from uniret.types import Hit
 
@@ -22,4 +24,16 @@ class Retriever(Protocol):
         None); each retriever formats them its own way (the task registry's rules with its
         own separator) and, for per-task models, encodes them with that task's encoder.
         """
+        ...
+
+
+@runtime_checkable
+class PassageScorer(Protocol):
+    """A retriever that also scores given passages of its store (dense: the inner products
+    its search ranks by), e.g. a query's gold passages, wherever they rank."""
+
+    def score(
+        self, queries: Sequence[str], passages: Sequence[Sequence[int]], task: str | None = None
+    ) -> list[np.ndarray]:
+        """Per query, the scores of its passages (ids), in the order given."""
         ...

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from uniret.corpus.store import PassageStore
 from uniret.index.dense import DenseIndex
@@ -15,7 +17,10 @@ from uniret.types import Hit
 
 
 class DenseRetriever:
-    """Encodes queries with a bi-encoder's query side and searches a FAISS index."""
+    """Encodes queries with a bi-encoder's query side and searches a FAISS index.
+
+    ``vectors`` looks passage vectors up by id (for :meth:`score`); without it they are
+    reconstructed from the FAISS index (exact for flat and HNSW indexes)."""
 
     def __init__(
         self,
@@ -24,11 +29,13 @@ class DenseRetriever:
         store: PassageStore,
         *,
         batch_size: int = 128,
+        vectors: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.index = index
         self.model = model
         self.store = store
         self.batch_size = batch_size
+        self._vectors = vectors
 
     @classmethod
     def load(
@@ -50,7 +57,10 @@ class DenseRetriever:
             biencoder.to(device)
         if backend is not None:
             biencoder.use_backend(backend, lambda n: calibration_texts(index.store, biencoder, n))
-        return cls(index.faiss, biencoder, index.store)
+        # the vectors are opened when score asks for them, not for every search
+        return cls(
+            index.faiss, biencoder, index.store, vectors=lambda ids: index.vector_rows()(ids)
+        )
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` passages per query by inner product, best first."""
@@ -61,4 +71,21 @@ class DenseRetriever:
         return [
             [Hit(i, s) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
             for row_i, row_s in zip(ids.tolist(), scores.tolist(), strict=True)
+        ]
+
+    def score(
+        self, queries: Sequence[str], passages: Sequence[Sequence[int]], task: str | None = None
+    ) -> list[np.ndarray]:
+        """Inner products of each query with its given passages (ids), in the order given:
+        the scores :meth:`search` ranks by, wherever those passages rank."""
+        if not queries:
+            return []
+        vectors = self.model.embed_inputs(queries, task, batch_size=self.batch_size)
+        lookup = self._vectors or self.index.reconstruct_batch
+        flat = np.asarray([i for ids in passages for i in ids], dtype=np.int64)
+        rows = lookup(flat).astype(np.float32) if len(flat) else np.zeros((0, vectors.shape[1]))
+        ends = np.cumsum([len(ids) for ids in passages])
+        return [
+            rows[end - len(ids) : end] @ v
+            for v, ids, end in zip(vectors, passages, ends, strict=True)
         ]

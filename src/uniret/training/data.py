@@ -20,7 +20,7 @@ import numpy as np
 from uniret.corpus.store import PassageStore
 from uniret.errors import InputError
 from uniret.io import iter_jsonl, write_jsonl
-from uniret.retrieval.base import Retriever
+from uniret.retrieval.base import PassageScorer, Retriever
 from uniret.tasks.kilt import TaskFile, read_examples
 from uniret.tasks.positives import contains_answer, gold_passages
 from uniret.tasks.registry import SEP, QueryFormat, format_query, get_task
@@ -55,7 +55,11 @@ class MiningConfig:
     """Which retrieved passages become hard negatives: ranks ``[rank_from, rank_to)`` of the
     retriever's list (0-based), passages of gold pages skipped, at most ``count`` kept;
     ``skip_answer`` also skips passages containing a gold answer (likely false negatives);
-    ``subject_only`` searches with the subject of a ``subject [SEP] relation`` query."""
+    ``margin`` m (a retriever that scores given passages: dense) also skips passages scoring
+    above ``s(q, p⁺) − m``, where ``s(q, p⁺)`` is the query's best gold passage score (an
+    absolute margin to the positive: a confounder the miner ranks above the gold is more
+    likely an unlabelled positive); ``subject_only`` searches with the subject of a
+    ``subject [SEP] relation`` query."""
 
     count: int = 8
     rank_from: int = 0
@@ -63,6 +67,11 @@ class MiningConfig:
     skip_answer: bool = True
     batch_size: int = 256
     subject_only: bool = False
+    margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.margin is not None and self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
 
 
 def mining_query(query: str, config: MiningConfig) -> str:
@@ -129,7 +138,14 @@ def mine_negatives(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> list[TrainExample]:
-    """Replace each example's negatives by the retriever's top passages from non-gold pages."""
+    """Replace each example's negatives by the retriever's top passages from non-gold pages
+    (see :class:`MiningConfig` for what else is skipped)."""
+    scorer = retriever if isinstance(retriever, PassageScorer) else None
+    if config.margin is not None and scorer is None:
+        raise ValueError(
+            f"a mining margin needs a retriever that scores given passages (dense), "
+            f"not {type(retriever).__name__}"
+        )
     wid = retriever.store.wikipedia_ids
     mined: list[TrainExample] = []
     for start in range(0, len(examples), config.batch_size):
@@ -138,15 +154,21 @@ def mine_negatives(
         for i, ex in enumerate(batch):
             by_task.setdefault(ex.task, []).append(i)
         ranked: list[Any] = [None] * len(batch)
+        ceiling = [np.inf] * len(batch)
         for task, rows in by_task.items():
             queries = [mining_query(batch[i].query, config) for i in rows]  # formatted there
             for i, hits in zip(
                 rows, retriever.search(queries, config.rank_to, task=task), strict=True
             ):
                 ranked[i] = hits
-        for ex, hits in zip(batch, ranked, strict=True):
+            if config.margin is not None and scorer is not None:
+                gold = scorer.score(queries, [batch[i].positives for i in rows], task=task)
+                for i, scores in zip(rows, gold, strict=True):
+                    ceiling[i] = float(scores.max()) - config.margin
+        for ex, hits, top in zip(batch, ranked, ceiling, strict=True):
             gold_pages = {wid[p] for p in ex.positives}
-            candidates = [h.passage_id for h in hits[config.rank_from : config.rank_to]]
+            window = hits[config.rank_from : config.rank_to]
+            candidates = [h.passage_id for h in window if h.score <= top]
             candidates = [p for p in candidates if wid[p] not in gold_pages]
             if config.skip_answer and ex.answers and candidates:
                 texts = retriever.store.get_many(candidates)
