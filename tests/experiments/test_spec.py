@@ -68,6 +68,17 @@ def test_load_experiment_expands_every_task(tmp_path: Path, kilt_dir: Path) -> N
             "unknown fusion keys ['weight']",
         ),
         (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\nmine_with = "a"\n'
+            "mine = { margins = 0.1 }\ntrain = {}\n",
+            "unknown mine keys ['margins']",
+        ),
+        (
+            '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\nmine_with = "a"\n'
+            "mine = { margin = -1 }\ntrain = {}\n",
+            "margin must be >= 0",
+        ),
+        ('[[cell]]\nname = "a"\nmine = { count = 4 }\ntrain = {}\n', "need `mine_with`"),
+        (
             '[[cell]]\nname = "a"\ntrain = {}\n[[cell]]\nname = "b"\naverage = ["a", "a"]\n',
             "`average` names at least two other cells",
         ),

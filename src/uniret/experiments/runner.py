@@ -378,7 +378,7 @@ class Runner:
 
     def _mine(self, cell: CellSpec, shared: Shared) -> tuple[str, float]:
         from uniret.retrieval.loader import load_retriever
-        from uniret.training.data import MiningConfig, build_examples, mine_negatives, save_examples
+        from uniret.training.data import build_examples, mine_negatives, save_examples
 
         out = self.cell_dir(cell) / "mined" / "train-examples.jsonl"
         if out.is_file():
@@ -390,7 +390,7 @@ class Runner:
         )
         files = [f.path for f in self._train_files(cell)]
         examples = build_examples(files, retriever.store)
-        config = MiningConfig(**cell.mine)
+        config = cell.mining_config()
         tick = self._counter("mine", len(examples))
         save_examples(out, mine_negatives(examples, retriever, config, progress=tick))
         return str(out), round(time.perf_counter() - clock, 2)

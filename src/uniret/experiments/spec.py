@@ -32,6 +32,7 @@ from uniret.defaults import DEFAULT_DATA, DEFAULT_MODEL
 from uniret.errors import InputError
 from uniret.retrieval.hybrid import FusionConfig
 from uniret.tasks.kilt import find_task_files
+from uniret.training.data import MiningConfig
 
 ALL_TASKS = "$tasks"
 EVERY_TASK = "*"  # `distill_from` key: the teacher of every task not named
@@ -75,6 +76,8 @@ class CellSpec:
     mine_with: str = ""
     """A cell whose model mines hard negatives (adversarial confounders) for the training."""
     mine: dict[str, Any] = field(default_factory=dict)
+    """Mining settings (``count``, ``rank_from``, ``rank_to``, ``skip_answer``,
+    ``subject_only``, ``margin``) over :class:`~uniret.training.data.MiningConfig`'s defaults."""
     teachers: dict[str, str] = field(default_factory=dict)
     """Task -> a cell whose trained model teaches this cell's full-mode training on that task
     (the training config's ``teachers``, resolved to the cells' models)."""
@@ -94,6 +97,10 @@ class CellSpec:
             if self.system is not System.HYBRID:
                 raise ValueError('fusion settings are for hybrid cells (system = "hybrid")')
             self.fusion_config()  # fail at load time, not after training
+        if self.mine:
+            if not self.mine_with:
+                raise ValueError("mining settings need `mine_with`: the cell whose model mines")
+            self.mining_config()
 
     @property
     def trains(self) -> bool:
@@ -115,6 +122,13 @@ class CellSpec:
             if len(settings["weights"]) != 2:
                 raise ValueError("fusion weights: give two, [BM25, dense]")
         return FusionConfig(**settings)
+
+    def mining_config(self) -> MiningConfig:
+        """How ``mine_with``'s model mines this cell's hard negatives."""
+        unknown = set(self.mine) - {f.name for f in fields(MiningConfig)}
+        if unknown:
+            raise ValueError(f"unknown mine keys {sorted(unknown)}")
+        return MiningConfig(**self.mine)
 
     def distill_teacher(self, task: str) -> str:
         """The cell whose ranking of ``task``'s train queries teaches this one ("" for none)."""
