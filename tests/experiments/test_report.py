@@ -117,6 +117,19 @@ def test_write_report_page_and_plots(results: dict, tmp_path: Path) -> None:
     assert read_json(tmp_path / "published" / "results.json")["cells"] == results["cells"]
 
 
+def test_the_page_leaves_out_sections_a_file_has_nothing_for(results: dict) -> None:
+    full = report.render(results, [], "")
+    headings = ("## What holds on", "## Low data and zero-shot", "## Downstream proxy")
+    assert all(h in full for h in headings)
+    results["report"] = {"comparisons": results["report"]["comparisons"]}  # no claims, no ...
+    results["cells"] = {  # ... downstream, no few-shot cells
+        n: r for n, r in results["cells"].items() if r["labels"].get("study") != "fewshot"
+    }
+    bare = report.render(results, [], "")
+    assert not any(h in bare for h in headings)
+    assert "## Retrieval: R-precision" in bare and "## Compute" in bare
+
+
 def test_claims_come_from_the_experiment_file(results: dict) -> None:
     results["report"]["claims"] = [
         {"a": "multi-task", "b": "BM25", "kind": "beats", "text": "MT beats BM25"},

@@ -634,10 +634,11 @@ def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
         f"(sum of cell wall times, after the one-time base encoding); full-mode cells "
         f"{totals['full'] / 60:.1f} min",
         "",
-        "## What holds on kiltmini",
-        "",
-        *claims(results),
-        "",
+    ]
+    held = claims(results)
+    if held:  # sections an experiment file has nothing for are left out
+        out += [f"## What holds on {Path(results['data_dir']).name}", "", *held, ""]
+    out += [
         "## Retrieval: R-precision",
         "",
         main_table(results, "Rprec"),
@@ -654,24 +655,30 @@ def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
     main_png = [p for p in plots if p.name == "main.png"]
     if main_png:
         out += [f"![macro R-precision per system]({plot_prefix}{main_png[0].name})", ""]
-    out += [
-        "## Low data and zero-shot",
-        "",
-        "k training examples of one task (mean ± std over seeds, seeds in brackets), fine-tuned "
-        "from the base model or from the multi-task model trained without that task; k = 0 is "
-        "zero-shot. The last column compares the seed-averaged per-query scores.",
-        "",
-    ]
-    for task in sorted(fewshot_runs(results)):
+    fewshot = fewshot_runs(results)
+    if fewshot:
+        out += [
+            "## Low data and zero-shot",
+            "",
+            "k training examples of one task (mean ± std over seeds, seeds in brackets), "
+            "fine-tuned from the base model or from the multi-task model trained without that "
+            "task; k = 0 is zero-shot. The last column compares the seed-averaged per-query "
+            "scores.",
+            "",
+        ]
+    for task in sorted(fewshot):
         out += [f"### {task}", "", fewshot_table(results, task), ""]
         png = [p for p in plots if p.name == f"fewshot-{task}.png"]
         if png:
             out += [f"![{task} learning curve]({plot_prefix}{png[0].name})", ""]
+    if results.get("report", {}).get("downstream", {}).get("tasks"):
+        out += [
+            "## Downstream proxy: answer in the retrieved passages",
+            "",
+            downstream_table(results),
+            "",
+        ]
     out += [
-        "## Downstream proxy: answer in the retrieved passages",
-        "",
-        downstream_table(results),
-        "",
         "## Compute",
         "",
         timing,
