@@ -36,9 +36,12 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for task, examples in sorted(by_task.items()):
         queries = [ex.query for ex in examples]
-        gold = retriever.score(queries, [ex.positives for ex in examples], task=task)
-        negs = retriever.score(queries, [ex.negatives for ex in examples], task=task)
-        diffs = [n - g.max() for n, g in zip(negs, gold, strict=True)]
+        both = [ex.positives + ex.negatives for ex in examples]  # one encoding of the queries
+        scores = retriever.score(queries, both, task=task)
+        diffs = [
+            s[len(ex.positives) :] - s[: len(ex.positives)].max()
+            for s, ex in zip(scores, examples, strict=True)
+        ]
         flat = np.concatenate(diffs)
         first = np.array([d[0] for d in diffs])
         print(

@@ -32,8 +32,13 @@ class PassageScorer(Protocol):
     """A retriever that also scores given passages of its store (dense: the inner products
     its search ranks by), e.g. a query's gold passages, wherever they rank."""
 
-    def score(
-        self, queries: Sequence[str], passages: Sequence[Sequence[int]], task: str | None = None
-    ) -> list[np.ndarray]:
-        """Per query, the scores of its passages (ids), in the order given."""
+    def search_scored(
+        self,
+        queries: Sequence[str],
+        k: int,
+        passages: Sequence[Sequence[int]],
+        task: str | None = None,
+    ) -> tuple[list[list[Hit]], list[np.ndarray]]:
+        """``search(queries, k, task)`` and, per query, the scores of its ``passages`` (ids,
+        in the order given), from one encoding of the queries."""
         ...

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,21 +58,14 @@ class DenseRetriever:
             biencoder.to(device)
         if backend is not None:
             biencoder.use_backend(backend, lambda n: calibration_texts(index.store, biencoder, n))
-        # the vectors are opened when score asks for them, not for every search
-        return cls(
-            index.faiss, biencoder, index.store, vectors=lambda ids: index.vector_rows()(ids)
-        )
+        rows = functools.cache(index.vector_rows)  # opened once, when scoring first asks
+        return cls(index.faiss, biencoder, index.store, vectors=lambda ids: rows()(ids))
 
     def search(self, queries: Sequence[str], k: int, task: str | None = None) -> list[list[Hit]]:
         """Top-``k`` passages per query by inner product, best first."""
         if not queries:
             return []
-        vectors = self.model.embed_inputs(queries, task, batch_size=self.batch_size)
-        scores, ids = self.index.search(vectors, min(k, self.index.ntotal))
-        return [
-            [Hit(i, s) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
-            for row_i, row_s in zip(ids.tolist(), scores.tolist(), strict=True)
-        ]
+        return self._search(self._embed(queries, task), k)
 
     def score(
         self, queries: Sequence[str], passages: Sequence[Sequence[int]], task: str | None = None
@@ -80,7 +74,32 @@ class DenseRetriever:
         the scores :meth:`search` ranks by, wherever those passages rank."""
         if not queries:
             return []
-        vectors = self.model.embed_inputs(queries, task, batch_size=self.batch_size)
+        return self._score(self._embed(queries, task), passages)
+
+    def search_scored(
+        self,
+        queries: Sequence[str],
+        k: int,
+        passages: Sequence[Sequence[int]],
+        task: str | None = None,
+    ) -> tuple[list[list[Hit]], list[np.ndarray]]:
+        """:meth:`search` and :meth:`score` from one encoding of the queries."""
+        if not queries:
+            return [], []
+        vectors = self._embed(queries, task)
+        return self._search(vectors, k), self._score(vectors, passages)
+
+    def _embed(self, queries: Sequence[str], task: str | None) -> np.ndarray:
+        return self.model.embed_inputs(queries, task, batch_size=self.batch_size)
+
+    def _search(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        scores, ids = self.index.search(vectors, min(k, self.index.ntotal))
+        return [
+            [Hit(i, s) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
+            for row_i, row_s in zip(ids.tolist(), scores.tolist(), strict=True)
+        ]
+
+    def _score(self, vectors: np.ndarray, passages: Sequence[Sequence[int]]) -> list[np.ndarray]:
         lookup = self._vectors or self.index.reconstruct_batch
         flat = np.asarray([i for ids in passages for i in ids], dtype=np.int64)
         rows = lookup(flat).astype(np.float32) if len(flat) else np.zeros((0, vectors.shape[1]))

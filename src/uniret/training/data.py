@@ -157,14 +157,15 @@ def mine_negatives(
         ceiling = [np.inf] * len(batch)
         for task, rows in by_task.items():
             queries = [mining_query(batch[i].query, config) for i in rows]  # formatted there
-            for i, hits in zip(
-                rows, retriever.search(queries, config.rank_to, task=task), strict=True
-            ):
-                ranked[i] = hits
             if config.margin is not None and scorer is not None:
-                gold = scorer.score(queries, [batch[i].positives for i in rows], task=task)
+                positives = [batch[i].positives for i in rows]
+                hits, gold = scorer.search_scored(queries, config.rank_to, positives, task=task)
                 for i, scores in zip(rows, gold, strict=True):
                     ceiling[i] = float(scores.max()) - config.margin
+            else:
+                hits = retriever.search(queries, config.rank_to, task=task)
+            for i, ranking in zip(rows, hits, strict=True):
+                ranked[i] = ranking
         for ex, hits, top in zip(batch, ranked, ceiling, strict=True):
             gold_pages = {wid[p] for p in ex.positives}
             window = hits[config.rank_from : config.rank_to]
