@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from uniret.evaluation.significance import paired_bootstrap
+from uniret.evaluation.significance import paired_bootstrap, seed_bootstrap
 from uniret.experiments import report
 from uniret.io import read_json
 
@@ -72,9 +72,14 @@ def test_fewshot_table_seed_spread_and_zero_shot(results: dict) -> None:
     # base seeds 25.0 and 50.0 -> 37.5 ± 17.7; multi-task seeds 75.0, 75.0; the difference of
     # seed-averaged per-query scores: [1,1,.5,.5] − [1,.5,0,0] = [0,.5,.5,.5] -> +37.5
     assert table[3].startswith("| 16 | 37.5 ± 17.7 (2) | 75.0 ± 0.0 (2) | +37.5 [")
-    # the lowest resampled difference needs all four draws on query 1 (p = 1/256): the
-    # 95% interval stays above 0, so the one task compared is a significant win
-    assert report.fewshot_wins(results) == {16: (1, 1, 1)}
+    # the runs are redrawn with the queries: multi-task seed 0 twice against base seed 1 twice
+    # ([1,1,1,0] − [1,1,0,0] = [0,0,1,0]) differs on query 3 alone, so the interval reaches 0
+    # and the one task compared is a win, not a significant one
+    assert table[3].endswith("| +37.5 [+0.0, +75.0] |")
+    assert report.fewshot_wins(results) == {16: (1, 0, 1)}
+    # over the queries of the seed means alone it would be significant: the lowest resampled
+    # difference needs all four draws on query 1 (p = 1/256)
+    assert paired_bootstrap([([1, 1, 0.5, 0.5], [1, 0.5, 0, 0])], samples=1000).low > 0
 
 
 def test_downstream_and_timing(results: dict) -> None:
@@ -89,17 +94,32 @@ def test_downstream_and_timing(results: dict) -> None:
     assert "| fewshot | 4 | 0.2 | 3 |" in table
 
 
-def test_paired_bootstrap_interval() -> None:
-    same = paired_bootstrap([([0.0, 1.0, 0.5], [0.0, 1.0, 0.5])], samples=100)
-    assert (same.delta, same.low, same.high, same.significant) == (0.0, 0.0, 0.0, False)
-    better = paired_bootstrap([([1.0] * 50, [0.0] * 25 + [1.0] * 25)], samples=500)
-    assert better.delta == pytest.approx(0.5) and better.significant
-    assert 0.3 < better.low < 0.5 < better.high < 0.7
-    # macro over groups: the mean of the per-group differences
-    two = paired_bootstrap([([1.0, 1.0], [0.0, 0.0]), ([0.0, 0.0], [0.0, 0.0])], samples=50)
-    assert (two.delta, two.low, two.high) == (0.5, 0.5, 0.5)
-    with pytest.raises(ValueError, match="equal"):
-        paired_bootstrap([([1.0], [1.0, 0.0])])
+def test_intervals_redraw_each_systems_runs_as_whole_models_or_task_by_task(
+    results: dict,
+) -> None:
+    second = json.loads(json.dumps(results["cells"]["multitask"]))
+    second["labels"]["seed"] = 1
+    second["results"]["a"]["per_query"]["Rprec"] = [1, 0, 0, 0]
+    second["results"]["b"]["per_query"]["Rprec"] = [0, 1]
+    results["cells"]["multitask-s1"] = second
+    runs = report.main_runs(results)
+    # one entry per cell: the multi-task seeds hold both tasks, the task-specific cells one
+    assert [sorted(r) for r in runs["multi-task"]] == [["a", "b"], ["a", "b"]]
+    assert [sorted(r) for r in runs["task-specific"]] == [["a"], ["b"]]
+    groups = [
+        ([[1, 1, 0, 1], [1, 0, 0, 0]], [[1, 1, 1, 1]]),  # a: multi-task seeds, single-a
+        ([[1, 1], [0, 1]], [[0, 1]]),  # b: multi-task seeds, single-b
+    ]
+    want = seed_bootstrap(groups, joint=(True, False), samples=1000)  # seeds drawn once
+    got = report.compare(runs["multi-task"], runs["task-specific"], ["a", "b"])
+    assert got == want
+    assert got != seed_bootstrap(groups, samples=1000)  # not task by task
+    row = report.comparison_table(results).splitlines()[-1]
+    assert row.startswith("| multi-task − multi-task | +0.0 [")  # a system against itself
+    line = next(x for x in report.claims(results) if x.startswith("- A multi-task retriever"))
+    samples = results["bootstrap"]
+    against_bm25 = report.compare(runs["multi-task"], runs["BM25"], ["a", "b"], samples=samples)
+    assert f"macro R-prec: {report.signed(against_bm25)})" in line
 
 
 def test_write_report_page_and_plots(results: dict, tmp_path: Path) -> None:
@@ -285,9 +305,15 @@ def test_compare_averages_seeds_per_query_and_pairs_on_shared_tasks(
     (tmp_path / "cell.json").write_text(json.dumps(results["cells"]["bm25"]))
     bm25 = report.average_system(report.load_runs(str(tmp_path / "c*.json")), "bm25")
     assert bm25 == results["cells"]["bm25"]["results"]
-    text = report.comparison_report({"bm25": bm25, "fs": base}, [("fs", "bm25")])
+    text = report.comparison_report({"bm25": [bm25], "fs": seeds}, [("fs", "bm25")])
     assert "| fs (2 runs) | 37.5 | – | 37.5 |" in text
     assert "| bm25 | 50.0 | 50.0 | 50.0 |" in text
+    # the interval redraws fs's two runs as well as the queries
+    want = seed_bootstrap([([[1, 0, 0, 0], [1, 1, 0, 0]], [[1, 0, 0, 1]])], samples=1000)
+    row = next(line for line in text.splitlines() if line.startswith("| fs − bm25"))
+    assert row == f"| fs − bm25 | {report.signed(want)} | {report.signed(want)} | – |"
+    # queries only: the paired bootstrap of the seed means
+    text = report.comparison_report({"bm25": [bm25], "fs": seeds}, [("fs", "bm25")], seeds=False)
     want = paired_bootstrap([([1.0, 0.5, 0.0, 0.0], [1, 0, 0, 1])], samples=1000)
     row = next(line for line in text.splitlines() if line.startswith("| fs − bm25"))
     assert row == f"| fs − bm25 | {report.signed(want)} | {report.signed(want)} | – |"
@@ -345,17 +371,39 @@ def test_experiment_compare_reads_each_pair_against_an_equivalence_margin(capsys
     base, mt = f"base={RESULTS}#fs-a-base-s*", f"mt={RESULTS}#fs-a-mt-s*"
     bm25 = f"bm25={RESULTS}#bm25"
     pairs = ["--pair", "mt,base", "--pair", "bm25,base", "--pair", "base,mt"]
-    assert main(["experiment", "compare", base, mt, bm25, *pairs, "--margin", "0.5"]) == 0
+    queries = ["--queries-only", "--margin", "0.5"]
+    assert main(["experiment", "compare", base, mt, bm25, *pairs, *queries]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("- ")]
-    # task a: mt +37.5 [+12.5, +50.0]* over base; bm25 +12.5 [-37.5, +75.0] (task b: bm25 only)
+    # over the queries of the seed means, task a: mt +37.5 [+12.5, +50.0]* over base; bm25
+    # +12.5 [-37.5, +75.0] (task b: bm25 only)
     assert lines[0].startswith("- mt matches base within 0.5: **holds** (lower bound above")
     assert "mt ahead on 1 of 1 tasks; significant wins: a; significant losses: none" in lines[0]
     assert lines[1].startswith("- bm25 matches base within 0.5: **fails** (lower bound below")
     assert "bm25 ahead on 1 of 1 tasks; significant wins: none" in lines[1]
     assert lines[2].startswith("- base matches mt within 0.5: **fails**")
     assert "base ahead on 0 of 1 tasks; significant wins: none; significant losses: a" in lines[2]
+    # with the two seeds of each start redrawn too, mt's win on a is no longer significant
+    assert main(["experiment", "compare", base, mt, "--pair", "mt,base", "--margin", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "| mt − base | +37.5 [+0.0, +75.0] | +37.5 [+0.0, +75.0] |" in out
+    assert "mt ahead on 1 of 1 tasks; significant wins: none; significant losses: none" in out
     # a margin wide enough for the whole interval turns the verdict
-    assert main(["experiment", "compare", base, bm25, "--pair", "bm25,base", "--margin", "40"]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "compare",
+                base,
+                bm25,
+                "--pair",
+                "bm25,base",
+                *queries[:1],
+                "--margin",
+                "40",
+            ]
+        )
+        == 0
+    )
     assert "- bm25 matches base within 40: **holds**" in capsys.readouterr().out
     assert main(["experiment", "compare", base, mt, "--margin", "-1"]) == 2
     assert "--margin -1: must be >= 0" in capsys.readouterr().err

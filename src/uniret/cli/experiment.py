@@ -86,8 +86,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "of cell.json records and `uniret evaluate --json` outputs. A source that names several "
         "runs (seeds) is averaged per query; a NAME given several times pools the runs of its "
         "sources (seeds kept in different results files). Prints each system per task and "
-        "macro, then the paired-bootstrap 95% interval of each difference A - B over the "
-        "queries (macro over the tasks both have, and per task; * when it excludes 0).",
+        "macro, then the paired-bootstrap 95% interval of each difference A - B (macro over "
+        "the tasks both have, and per task; * when it excludes 0). The interval redraws the "
+        "queries and, where a system has several runs, its runs: a run holding every task "
+        "(one multi-task model) is drawn for all tasks at once, runs of one task each (one "
+        "model per task) task by task.",
     )
     p.add_argument("systems", nargs="+", metavar="NAME=SOURCE", help="a system and its runs")
     p.add_argument(
@@ -99,6 +102,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--metric", default="Rprec", help="per-query metric to pair (default Rprec)")
     p.add_argument("--samples", type=int, default=1000, help="bootstrap samples (default 1000)")
+    p.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="redraw the queries of the seed-averaged scores only, not the runs (narrower: "
+        "leaves out how much the training seed moves a system)",
+    )
     p.add_argument(
         "--margin",
         type=float,
@@ -225,13 +234,11 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
             return 2
         sources.setdefault(name, []).append(source)
     systems = {
-        name: average_system(
-            [run for s in found for run in load_runs(s, args.metric)],
-            " + ".join(found),
-            args.metric,
-        )
+        name: [run for s in found for run in load_runs(s, args.metric)]
         for name, found in sources.items()
     }
+    for name, found in sources.items():  # runs of one task must score the same queries
+        average_system(systems[name], " + ".join(found), args.metric)
     names = list(systems)
     pairs = [(n, names[0]) for n in names[1:]]
     if args.pair:
@@ -247,5 +254,8 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
     if args.margin is not None and args.margin < 0:
         print(f"error: --margin {args.margin:g}: must be >= 0 (points)", file=sys.stderr)
         return 2
-    print(comparison_report(systems, pairs, args.metric, args.samples, args.margin))
+    text = comparison_report(
+        systems, pairs, args.metric, args.samples, args.margin, seeds=not args.queries_only
+    )
+    print(text)
     return 0

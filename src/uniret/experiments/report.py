@@ -4,8 +4,8 @@ Cells are placed by their labels: ``study = "main"`` cells are columns of the re
 (``system``; a cell with a ``task`` label fills only that task's row, so one-model-per-task
 systems form one column); ``study = "fewshot"`` cells (``task``, ``start``, ``k``, ``seed``) form
 the low-data tables and learning curves. The ``report`` table of the experiment file names the
-comparisons (paired bootstrap over queries), the few-shot reference systems and the downstream
-proxy.
+comparisons (paired bootstrap over queries, and over training runs where a system has several
+seeds), the few-shot reference systems and the downstream proxy.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from uniret.errors import InputError
-from uniret.evaluation.significance import Interval, paired_bootstrap
+from uniret.evaluation.significance import Interval, seed_bootstrap
 from uniret.evaluation.tables import MACRO, macro_mean, markdown_table, pct
 from uniret.io import read_json
 
@@ -157,41 +157,46 @@ def average_system(runs: Sequence[TaskResults], where: str, metric: str = "Rprec
 
 
 def comparison_report(
-    systems: dict[str, TaskResults],
+    runs: dict[str, list[TaskResults]],
     pairs: Sequence[tuple[str, str]],
     metric: str = "Rprec",
     samples: int = 1000,
     margin: float | None = None,
+    *,
+    seeds: bool = True,
 ) -> str:
-    """Markdown: each system's ``metric`` per task and macro (seeds in brackets when averaged),
-    then each pair's paired-bootstrap difference A − B (95%), macro over the tasks both have
-    and per task; ``*``: the interval excludes 0. With an equivalence ``margin`` (points), one
-    reading per pair: does A match B (macro lower bound >= −margin), on how many tasks is A
-    ahead, which differences are significant."""
+    """Markdown: each system's ``metric`` per task and macro (its runs averaged per query, their
+    number in brackets), then each pair's paired-bootstrap difference A − B (95%), macro over
+    the tasks both have and per task; ``*``: the interval excludes 0. The interval redraws the
+    runs of a system trained with several seeds as well as the queries (:func:`compare`);
+    ``seeds=False`` redraws the queries of the seed-averaged scores only. With an equivalence
+    ``margin`` (points), one reading per pair: does A match B (macro lower bound >= −margin),
+    on how many tasks is A ahead, which differences are significant."""
+    systems = {name: average_system(found, name, metric) for name, found in runs.items()}
     tasks = sorted({t for s in systems.values() for t in s})
     rows = []
     for name, system in systems.items():
-        seeds = max((int(r.get("seeds", 1)) for r in system.values()), default=1)
+        count = max((int(r.get("seeds", 1)) for r in system.values()), default=1)
         cells = [pct(system[t]["metrics"][metric]) if t in system else "–" for t in tasks]
         mean = macro_mean(system[t]["metrics"][metric] for t in system)
-        label = f"{name} ({seeds} runs)" if seeds > 1 else name
+        label = f"{name} ({count} runs)" if count > 1 else name
         rows.append([label, *cells, pct(mean)])
     out = [markdown_table(["system", *tasks, MACRO], rows)]
     if pairs:
         diffs, readings = [], []
         for a, b in pairs:
             shared = [t for t in tasks if t in systems[a] and t in systems[b]]
-            macro_iv = compare(systems[a], systems[b], shared, metric, samples)
+            macro_iv = compare(runs[a], runs[b], shared, metric, samples, seeds=seeds)
             per_task = []
             for t in tasks:
-                iv = compare(systems[a], systems[b], [t], metric, samples) if t in shared else None
-                per_task.append(signed(iv) if iv else "–")
+                iv = compare(runs[a], runs[b], [t], metric, samples, seeds=seeds)
+                per_task.append(signed(iv) if iv and t in shared else "–")
             diffs.append([f"{a} − {b}", signed(macro_iv) if macro_iv else "–", *per_task])
             if margin is not None and macro_iv is not None:
                 readings.append(
                     f"- {a} matches {b} within {margin:g}: "
                     f"{_verdict(macro_iv, 'matches', margin)}; "
-                    f"{_per_task(systems[a], systems[b], shared, samples, metric, a)}."
+                    f"{_per_task(runs[a], runs[b], shared, samples, metric, a, seeds)}."
                 )
         out.append(markdown_table(["difference", f"{MACRO} (shared tasks)", *tasks], diffs))
         if readings:
@@ -200,17 +205,28 @@ def comparison_report(
 
 
 # ---------------------------------------------------------------- selecting cells
-def main_seed_runs(results: Results) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """``system -> task -> [per-seed result]`` of the main study, systems in file order (a
-    system's cells differ by their ``seed`` label; one cell is one seed)."""
-    systems: dict[str, dict[str, list[dict[str, Any]]]] = {}
+def main_runs(results: Results) -> dict[str, list[TaskResults]]:
+    """``system -> [one run's task results]`` of the main study, systems in file order: one
+    entry per cell (a system's cells differ by their ``seed`` label, or by their ``task``
+    label for one model per task), holding the tasks the cell counts for."""
+    systems: dict[str, list[TaskResults]] = {}
     for record in results["cells"].values():
         labels = record.get("labels", {})
         if labels.get("study") != "main":
             continue
-        tasks = systems.setdefault(labels["system"], {})
-        for task, result in record["results"].items():
-            if labels.get("task") in (None, task):
+        run = {t: r for t, r in record["results"].items() if labels.get("task") in (None, t)}
+        systems.setdefault(labels["system"], []).append(run)
+    return systems
+
+
+def main_seed_runs(results: Results) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``system -> task -> [per-seed result]`` of the main study, systems in file order (a
+    system's cells differ by their ``seed`` label; one cell is one seed)."""
+    systems: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for system, runs in main_runs(results).items():
+        tasks = systems.setdefault(system, {})
+        for run in runs:
+            for task, result in run.items():
                 tasks.setdefault(task, []).append(result)
     return systems
 
@@ -294,23 +310,45 @@ def macro(tasks: dict[str, dict[str, Any]], names: Sequence[str], metric: str) -
 
 
 def compare(
-    a: dict[str, dict[str, Any]],
-    b: dict[str, dict[str, Any]],
+    a: Sequence[TaskResults],
+    b: Sequence[TaskResults],
     tasks: Sequence[str],
     metric: str = "Rprec",
     samples: int = 1000,
+    *,
+    seeds: bool = True,
 ) -> Interval | None:
-    """Paired bootstrap of A − B over the queries of ``tasks`` (macro over tasks)."""
-    if any(t not in a or t not in b for t in tasks) or not tasks:
+    """Paired bootstrap of A − B over ``tasks`` (macro over tasks), each system given as its
+    runs (seeds; one task result mapping per run). The interval redraws the queries and each
+    system's runs (:func:`seed_bootstrap`): a run that covers every task of ``tasks`` (one
+    multi-task model) is drawn for all of them at once, runs of single tasks task by task.
+    ``seeds=False``: the queries of the seed-averaged scores only. ``None`` when a side has no
+    run of some task."""
+    groups = []
+    for t in tasks:
+        rows = [[run[t]["per_query"][metric] for run in side if t in run] for side in (a, b)]
+        if not all(rows):
+            return None
+        if not seeds:
+            rows = [[np.mean(r, axis=0)] for r in rows]
+        groups.append((rows[0], rows[1]))
+    if not groups:
         return None
-    groups = [(a[t]["per_query"][metric], b[t]["per_query"][metric]) for t in tasks]
-    return paired_bootstrap(groups, samples=samples)
+    joint = (_covers(a, tasks), _covers(b, tasks))
+    return seed_bootstrap(groups, joint=joint, samples=samples)
 
 
-def seed_mean(runs: list[dict[str, Any]], metric: str = "Rprec") -> dict[str, Any]:
-    """Seed-averaged per-query scores, as one result."""
-    per_query = np.mean([r["per_query"][metric] for r in runs], axis=0).tolist()
-    return {"per_query": {metric: per_query}, "metrics": {metric: float(np.mean(per_query))}}
+def _covers(runs: Sequence[TaskResults], tasks: Sequence[str]) -> bool:
+    """Every run has every task: the runs are whole models, each serving all ``tasks``."""
+    return all(t in run for run in runs for t in tasks)
+
+
+def runs_interval(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], samples: int, metric: str = "Rprec"
+) -> Interval:
+    """A − B on one task, each side the results of its runs (seeds): queries and runs redrawn."""
+    rows = [[r["per_query"][metric] for r in side] for side in (a, b)]
+    return seed_bootstrap([(rows[0], rows[1])], samples=samples)
 
 
 def mean_std(runs: list[dict[str, Any]], metric: str = "Rprec") -> tuple[float, float]:
@@ -358,7 +396,7 @@ def cells_table(results: Results, metric: str = "Rprec") -> str:
 
 def comparison_table(results: Results) -> str:
     """Each configured pair A − B: R-precision difference per task and macro, 95% CI."""
-    systems = main_systems(results)
+    systems = main_runs(results)
     tasks = all_tasks(results)
     samples = int(results.get("bootstrap", 1000))
     rows = []
@@ -387,7 +425,7 @@ def _spreads(results: Results, names: Sequence[str], tasks: Sequence[str]) -> st
 
 def fewshot_table(results: Results, task: str) -> str:
     """k × starting point for one task: mean ± std over seeds, and the paired difference of the
-    seed-averaged per-query scores (second start − first)."""
+    seed-averaged per-query scores (second start − first), queries and seeds redrawn."""
     runs = fewshot_runs(results).get(task, {})
     starts = list(runs)
     ks = sorted({k for by_k in runs.values() for k in by_k})
@@ -403,9 +441,7 @@ def fewshot_table(results: Results, task: str) -> str:
             else:
                 row.append("–")
         if len(starts) == 2 and all(k in runs[s] for s in starts):
-            a, b = (seed_mean(runs[s][k]) for s in reversed(starts))
-            pairs = [(a["per_query"]["Rprec"], b["per_query"]["Rprec"])]
-            row.append(signed(paired_bootstrap(pairs, samples=samples)))
+            row.append(signed(runs_interval(runs[starts[1]][k], runs[starts[0]][k], samples)))
         elif len(starts) == 2:
             row.append("–")
         rows.append(row)
@@ -425,10 +461,7 @@ def fewshot_wins(results: Results) -> dict[int, tuple[int, int, int]]:
         for k in set(runs[starts[0]]) & set(runs[starts[1]]):
             if k == 0:
                 continue
-            first, second = (seed_mean(runs[s][k]) for s in starts)
-            iv = paired_bootstrap(
-                [(second["per_query"]["Rprec"], first["per_query"]["Rprec"])], samples=samples
-            )
+            iv = runs_interval(runs[starts[1]][k], runs[starts[0]][k], samples)
             wins = out.setdefault(k, [0, 0, 0])
             wins[0] += iv.delta > 0
             wins[1] += iv.delta > 0 and iv.significant
@@ -486,17 +519,18 @@ def _verdict(iv: Interval | None, claim: str, margin: float | None) -> str:
 
 
 def _per_task(
-    a: dict[str, dict[str, Any]],
-    b: dict[str, dict[str, Any]],
+    a: Sequence[TaskResults],
+    b: Sequence[TaskResults],
     tasks: Sequence[str],
     samples: int,
     metric: str = "Rprec",
     name: str = "A",
+    seeds: bool = True,
 ) -> str:
-    """Where a macro difference comes from: the tasks A (called ``name``) is ahead on,
-    significant wins and losses per task, and the macro interval with each task left out in
-    turn (the least favourable one)."""
-    ivs = {t: compare(a, b, [t], metric, samples) for t in tasks}
+    """Where a macro difference comes from: the tasks A (called ``name``, given as its runs) is
+    ahead on, significant wins and losses per task, and the macro interval with each task left
+    out in turn (the least favourable one)."""
+    ivs = {t: compare(a, b, [t], metric, samples, seeds=seeds) for t in tasks}
     ahead = [t for t, iv in ivs.items() if iv and iv.delta > 0]
     won = [t for t in ahead if ivs[t] and ivs[t].significant]  # type: ignore[union-attr]
     lost = [t for t, iv in ivs.items() if iv and iv.delta < 0 and iv.significant]
@@ -506,7 +540,10 @@ def _per_task(
     text += f"; significant wins: {', '.join(won) or 'none'}"
     text += f"; significant losses: {', '.join(lost) or 'none'}"
     if len(tasks) > 2:
-        drops = {t: compare(a, b, [u for u in tasks if u != t], metric, samples) for t in tasks}
+        drops = {
+            t: compare(a, b, [u for u in tasks if u != t], metric, samples, seeds=seeds)
+            for t in tasks
+        }
         worst_task, worst = min(drops.items(), key=lambda kv: kv[1].low if kv[1] else 0.0)
         if worst is not None:
             text += f"; without {worst_task}: {signed(worst)}"
@@ -524,15 +561,16 @@ def claims(results: Results) -> list[str]:
     lines follow from ``[report] fewshot`` and ``downstream``; they count per-task paired
     bootstrap results, significant ones apart.
     """
+    runs = main_runs(results)
     systems = main_systems(results)
     tasks = all_tasks(results)
     samples = int(results.get("bootstrap", 1000))
     report = results.get("report", {})
 
     def iv(a: str, b: str) -> Interval | None:
-        if a not in systems or b not in systems:
+        if a not in runs or b not in runs:
             return None
-        return compare(systems[a], systems[b], tasks, samples=samples)
+        return compare(runs[a], runs[b], tasks, samples=samples)
 
     lines = []
     for claim in report.get("claims", []):
@@ -545,7 +583,7 @@ def claims(results: Results) -> list[str]:
         where = f" (`{a}` − `{b}`, macro R-prec: {signed(result)})" if result else ""
         line = f"- {text}: {_verdict(result, kind, margin)}{where}."
         if result is not None:
-            line += f" Per task: {_per_task(systems[a], systems[b], tasks, samples)}."
+            line += f" Per task: {_per_task(runs[a], runs[b], tasks, samples)}."
         lines.append(line)
     wins = fewshot_wins(results)
     for k, (won, sig, of) in wins.items():
@@ -560,16 +598,15 @@ def claims(results: Results) -> list[str]:
             f"on {won} of {of} tasks ({sig} significant): {verdict}."
         )
     zero = {
-        task: runs
-        for task, runs in fewshot_runs(results).items()
-        if len(runs) == 2 and all(0 in runs[s] for s in runs)
+        task: starts
+        for task, starts in fewshot_runs(results).items()
+        if len(starts) == 2 and all(0 in starts[s] for s in starts)
     }
     if zero:
         ahead = significant = behind = 0
-        for runs in zero.values():
-            first, second = (seed_mean(runs[s][0]) for s in runs)
-            pair = [(second["per_query"]["Rprec"], first["per_query"]["Rprec"])]
-            zero_iv = paired_bootstrap(pair, samples=samples)
+        for starts in zero.values():
+            first, second = starts.values()
+            zero_iv = runs_interval(second[0], first[0], samples)
             ahead += zero_iv.delta > 0
             significant += zero_iv.delta > 0 and zero_iv.significant
             behind += zero_iv.delta < 0 and zero_iv.significant
@@ -625,7 +662,10 @@ def render(results: Results, plots: Sequence[Path], plot_prefix: str) -> str:
         f"Generated from `results.json` by `{command}` — do not edit by hand. "
         f"Data: `{Path(results['data_dir']).name}`, split `{results['split']}`; page-level "
         "KILT metrics in %. Differences are A − B in points with a paired bootstrap 95% "
-        f"interval over queries ({results.get('bootstrap', 1000)} resamples; `*`: excludes 0).",
+        "interval that redraws the queries and, for a system trained with several seeds, its "
+        f"training runs ({results.get('bootstrap', 1000)} resamples; `*`: excludes 0). A "
+        "system's seeds are averaged per query; a single run carries no seed variance into "
+        "its interval.",
         "",
         f"- cells with results: {len(cells)} of {len(results.get('cells_declared', cells))}",
         f"- machine: {'; '.join(machines)}",
