@@ -18,27 +18,28 @@ def test_one_run_a_side_is_the_paired_bootstrap_exactly() -> None:
 
 
 def test_seed_variance_widens_an_interval_the_queries_alone_leave_at_zero() -> None:
-    # A's two runs are 1 and 0 on every query, B is 0.5: the seed means are equal, so
-    # redrawing queries alone gives [0, 0]; redrawing the runs gives +0.5 (run 1 twice,
-    # p = 1/4), 0 (p = 1/2) or -0.5 (run 2 twice, p = 1/4)
+    # A's two runs score 1 and 0 on every query, B 0.5: the seed means are equal, so the
+    # queries alone give [0, 0]. The runs redrawn move A's mean by +0.5 (run 1 twice, p = 1/4),
+    # 0 (p = 1/2) or -0.5 (p = 1/4), scaled by sqrt(2 / 1) for two runs
     a, b = [[1.0] * 6, [0.0] * 6], [[0.5] * 6]
     queries = paired_bootstrap([(np.mean(a, axis=0), b[0])], samples=1000)
     assert (queries.low, queries.high) == (0.0, 0.0)
     runs = seed_bootstrap([(a, b)], samples=1000)
-    assert (runs.delta, runs.low, runs.high, runs.significant) == (0.0, -0.5, 0.5, False)
+    assert runs.delta == 0.0 and not runs.significant
+    assert (runs.low, runs.high) == pytest.approx((-np.sqrt(0.5), np.sqrt(0.5)))
 
 
 def test_a_joint_side_draws_its_runs_once_for_every_group() -> None:
     # two tasks; A's run 1 scores 1 on both, run 2 scores 0 on both; B is 0.5. One model per
-    # seed (joint): the macro is -0.5 whenever run 2 is drawn twice (p = 1/4). One model per
-    # task (drawn task by task): -0.5 needs run 2 twice on both tasks (p = 1/16), and the
-    # lower 10% quantile is -0.25
+    # seed (joint): both tasks move together, the macro by ±0.71 with p = 1/4 each. One model
+    # per task (drawn task by task): ±0.71 needs the same draw on both tasks (p = 1/16), and
+    # the lower 10% quantile is -0.35 (one task moved, the other not)
     group = ([[1.0] * 5, [0.0] * 5], [[0.5] * 5])
     joint = seed_bootstrap([group, group], joint=(True, False), samples=2000, level=0.8)
     apart = seed_bootstrap([group, group], samples=2000, level=0.8)
     assert joint.delta == apart.delta == 0.0
-    assert (joint.low, joint.high) == (-0.5, 0.5)
-    assert (apart.low, apart.high) == (-0.25, 0.25)
+    assert (joint.low, joint.high) == pytest.approx((-np.sqrt(0.5), np.sqrt(0.5)))
+    assert (apart.low, apart.high) == pytest.approx((-np.sqrt(0.5) / 2, np.sqrt(0.5) / 2))
 
 
 def test_runs_that_cannot_be_paired_are_refused() -> None:

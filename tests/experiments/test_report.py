@@ -72,14 +72,16 @@ def test_fewshot_table_seed_spread_and_zero_shot(results: dict) -> None:
     # base seeds 25.0 and 50.0 -> 37.5 ± 17.7; multi-task seeds 75.0, 75.0; the difference of
     # seed-averaged per-query scores: [1,1,.5,.5] − [1,.5,0,0] = [0,.5,.5,.5] -> +37.5
     assert table[3].startswith("| 16 | 37.5 ± 17.7 (2) | 75.0 ± 0.0 (2) | +37.5 [")
-    # the runs are redrawn with the queries: multi-task seed 0 twice against base seed 1 twice
-    # ([1,1,1,0] − [1,1,0,0] = [0,0,1,0]) differs on query 3 alone, so the interval reaches 0
-    # and the one task compared is a win, not a significant one
-    assert table[3].endswith("| +37.5 [+0.0, +75.0] |")
-    assert report.fewshot_wins(results) == {16: (1, 0, 1)}
-    # over the queries of the seed means alone it would be significant: the lowest resampled
-    # difference needs all four draws on query 1 (p = 1/256)
-    assert paired_bootstrap([([1, 1, 0.5, 0.5], [1, 0.5, 0, 0])], samples=1000).low > 0
+    # the interval redraws the two seeds of each start as well as the queries: the base
+    # seeds' means differ (25 and 50), the multi-task ones' do not, so it is wider than the
+    # one over the queries of the seed means alone
+    runs = [[1, 1, 1, 0], [1, 1, 0, 1]], [[1, 0, 0, 0], [1, 1, 0, 0]]
+    both = seed_bootstrap([runs], samples=results["bootstrap"])
+    queries = paired_bootstrap([([1, 1, 0.5, 0.5], [1, 0.5, 0, 0])], samples=results["bootstrap"])
+    assert table[3].endswith(f"| {report.signed(both)} |")
+    assert both.low < queries.low and both.high > queries.high
+    # still above 0: the one task compared is a significant win
+    assert report.fewshot_wins(results) == {16: (1, 1, 1)}
 
 
 def test_downstream_and_timing(results: dict) -> None:
@@ -382,11 +384,13 @@ def test_experiment_compare_reads_each_pair_against_an_equivalence_margin(capsys
     assert "bm25 ahead on 1 of 1 tasks; significant wins: none" in lines[1]
     assert lines[2].startswith("- base matches mt within 0.5: **fails**")
     assert "base ahead on 0 of 1 tasks; significant wins: none; significant losses: a" in lines[2]
-    # with the two seeds of each start redrawn too, mt's win on a is no longer significant
-    assert main(["experiment", "compare", base, mt, "--pair", "mt,base", "--margin", "0.5"]) == 0
-    out = capsys.readouterr().out
-    assert "| mt − base | +37.5 [+0.0, +75.0] | +37.5 [+0.0, +75.0] |" in out
-    assert "mt ahead on 1 of 1 tasks; significant wins: none; significant losses: none" in out
+    # by default the two seeds of each start are redrawn too: a wider interval
+    assert main(["experiment", "compare", base, mt, "--pair", "mt,base"]) == 0
+    both = seed_bootstrap([([[1, 1, 1, 0], [1, 1, 0, 1]], [[1, 0, 0, 0], [1, 1, 0, 0]])])
+    assert (
+        f"| mt − base | {report.signed(both)} | {report.signed(both)} |" in capsys.readouterr().out
+    )
+    assert 0.0 < both.low < 0.125 and both.high > 0.5
     # a margin wide enough for the whole interval turns the verdict
     assert (
         main(

@@ -64,20 +64,24 @@ def seed_bootstrap(
     level: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """Paired bootstrap of the macro difference between systems A and B over queries *and*
-    training runs, for systems trained with several seeds.
+    """Bootstrap of the macro difference between systems A and B over queries *and* training
+    runs, for systems trained with several seeds.
 
     Each group (a task) holds A's runs ``a_{r,q}`` (``r = 1..m``, one row per run) and B's runs
-    ``b_{s,q}`` (``s = 1..n``) over the same queries. One bootstrap sample redraws ``m`` of A's
-    runs and ``n`` of B's with replacement, and, independently, the queries of every group
-    (queries and runs are crossed, not nested: a pigeonhole bootstrap, Owen 2007, which errs
-    wide), and computes
-    ``Δ* = (1/G) Σ_g mean_{q ∈ Q*_g} (mean_{r ∈ R*} a_{r,q} − mean_{s ∈ S*} b_{s,q})``.
-    ``joint[i]``: side i's runs are whole models that each serve every group (one multi-task
-    model per seed), so one draw of its runs holds for all groups; otherwise each group draws
-    its own (one model per task, trained apart). ``delta`` is Δ of the seed-averaged scores.
-    The queries are drawn as :func:`paired_bootstrap` draws them, so with one run a side the
-    interval is exactly that one: a single run says nothing about seed variance.
+    ``b_{s,q}`` (``s = 1..n``) over the same queries. With ``d_q = mean_r a_{r,q} −
+    mean_s b_{s,q}`` (seeds averaged per query) and ``ā_r`` the mean of run r over the
+    group's queries, one bootstrap sample redraws the queries Q* as :func:`paired_bootstrap`
+    does and, independently, m of A's runs R* and n of B's runs S* with replacement:
+    ``Δ* = (1/G) Σ_g [mean_{q ∈ Q*} d_q + c_m (mean_{r ∈ R*} ā_r − mean_r ā_r)
+    − c_n (mean_{s ∈ S*} b̄_s − mean_s b̄_s)]``, ``c_m = sqrt(m / (m − 1))`` (the bootstrap
+    of a mean of m values has variance (m − 1)/m of the unbiased estimate), 0 for one run.
+    The queries' spread and the seeds' spread add, as independent sources of variance do;
+    redrawing the runs inside the query draw instead would count each run's per-query noise
+    twice. ``joint[i]``: side i's runs are whole models that each serve every group (one
+    multi-task model per seed), so one draw of its runs holds for all groups; otherwise each
+    group draws its own (one model per task, trained apart). ``delta`` is Δ of the
+    seed-averaged scores. With one run a side this is :func:`paired_bootstrap` exactly: a
+    single run says nothing about seed variance.
     """
     if not groups:
         raise ValueError("seed_bootstrap needs at least one group")
@@ -100,22 +104,26 @@ def seed_bootstrap(
         if joint[side] and len({t[side].shape[0] for t in tables}) > 1:
             raise ValueError("a joint side needs the same runs in every group")
 
-    def weights(runs: int) -> np.ndarray:
-        """Each sample's multiplicity of every run, as averaging weights: ``(samples, runs)``."""
+    def redrawn(runs: int) -> np.ndarray:
+        """Each sample's share of every run among ``runs`` drawn with replacement."""
         drawn = run_rng.integers(0, runs, size=(samples, runs))
         return np.stack([np.bincount(row, minlength=runs) for row in drawn]) / runs
 
-    shared = [weights(tables[0][side].shape[0]) if joint[side] else None for side in (0, 1)]
+    shared = [redrawn(tables[0][side].shape[0]) if joint[side] else None for side in (0, 1)]
     deltas = []
     stats = np.zeros(samples)
     for a, b in tables:
         diff = a.mean(axis=0) - b.mean(axis=0)
         deltas.append(diff.mean())
         draws = rng.integers(0, diff.size, size=(samples, diff.size))
-        wa = shared[0] if shared[0] is not None else weights(a.shape[0])
-        wb = shared[1] if shared[1] is not None else weights(b.shape[0])
-        drawn_diff = wa @ a - wb @ b  # (samples, queries): each sample's redrawn runs
-        stats += np.take_along_axis(drawn_diff, draws, axis=1).mean(axis=1)
+        stats += diff[draws].mean(axis=1)
+        for sign, runs, share in ((1.0, a, shared[0]), (-1.0, b, shared[1])):
+            m = runs.shape[0]
+            if m < 2:
+                continue
+            means = runs.mean(axis=1)  # each run's mean over the group's queries
+            share = share if share is not None else redrawn(m)
+            stats += sign * np.sqrt(m / (m - 1)) * (share @ means - means.mean())
     stats /= len(tables)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(stats, [tail, 1.0 - tail])
