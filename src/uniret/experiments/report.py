@@ -190,8 +190,12 @@ def comparison_report(
             macro_iv = compare(runs[a], runs[b], shared, metric, samples, seeds=seeds)
             per_task = []
             for t in tasks:
-                iv = compare(runs[a], runs[b], [t], metric, samples, seeds=seeds)
-                per_task.append(signed(iv) if iv and t in shared else "–")
+                iv = (
+                    compare(runs[a], runs[b], [t], metric, samples, seeds=seeds)
+                    if t in shared
+                    else None
+                )
+                per_task.append(signed(iv) if iv else "–")
             diffs.append([f"{a} − {b}", signed(macro_iv) if macro_iv else "–", *per_task])
             if margin is not None and macro_iv is not None:
                 readings.append(
