@@ -176,9 +176,9 @@ def test_matches_needs_a_margin_on_the_lower_bound(results: dict) -> None:
     claim = {"a": "multi-task", "b": "task-specific", "kind": "matches", "text": "MT ~ TS"}
     results["report"]["claims"] = [claim]
     results["report"]["equivalence_margin"] = 0.5  # interval +12.5 [-25.0, +50.0]
-    # and the margin it would hold with, rounded up to 0.1 point
+    # and the margin it would hold with, rounded up to 0.01 point
     assert (
-        "**fails** (lower bound below −0.5; it holds from a margin of 25.0)"
+        "**fails** (lower bound below −0.5; it holds from a margin of 25.00)"
         in (report.claims(results)[0])
     )
     results["report"]["claims"] = [{**claim, "margin": 30}]

@@ -510,7 +510,7 @@ def timing_table(results: Results) -> tuple[str, dict[str, float]]:
 def _verdict(iv: Interval | None, claim: str, margin: float | None) -> str:
     """``beats``: the interval lies above 0. ``matches``: its lower bound lies above
     ``-margin`` (an equivalence margin in points, declared in the experiment file); when it
-    does not, the smallest margin (rounded up to 0.1 point) it would hold with."""
+    does not, the smallest margin (rounded up to 0.01 point) it would hold with."""
     if iv is None:
         return "not measured (cells missing)"
     if claim == "matches":
@@ -518,8 +518,8 @@ def _verdict(iv: Interval | None, claim: str, margin: float | None) -> str:
             return "**undecided** (no equivalence margin declared: `[report] equivalence_margin`)"
         if round(100 * iv.low, 6) >= -margin:  # as printed, not float noise
             return f"**holds** (lower bound above −{margin:g})"
-        needed = math.ceil(round(-1000 * iv.low, 6)) / 10  # the margin it would hold with
-        return f"**fails** (lower bound below −{margin:g}; it holds from a margin of {needed:.1f})"
+        needed = math.ceil(round(-10000 * iv.low, 6)) / 100  # the margin it would hold with
+        return f"**fails** (lower bound below −{margin:g}; it holds from a margin of {needed:.2f})"
     if iv.significant and iv.delta > 0:
         return "**holds**"
     return "**inconclusive** (difference within noise)" if iv.delta > 0 else "**fails**"
