@@ -36,24 +36,10 @@ def paired_bootstrap(
     bootstrap sample redraws the queries of every group with replacement and computes
     ``Δ* = (1/G) Σ_g mean_{q ∈ sample_g}(a_q − b_q)``; the interval is the central ``level``
     quantile range of Δ* over ``samples`` draws, and ``delta`` is Δ on the original queries.
-    With one group this is the plain paired bootstrap of a mean difference.
+    With one group this is the plain paired bootstrap of a mean difference. (It is
+    :func:`seed_bootstrap` with one run a side.)
     """
-    if not groups:
-        raise ValueError("paired_bootstrap needs at least one group")
-    rng = np.random.default_rng(seed)
-    deltas = []
-    stats = np.zeros(samples)
-    for a, b in groups:
-        diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-        if len(a) != len(b) or diff.size == 0:
-            raise ValueError(f"paired scores need equal, non-zero lengths (got {len(a)}, {len(b)})")
-        deltas.append(diff.mean())
-        draws = rng.integers(0, diff.size, size=(samples, diff.size))
-        stats += diff[draws].mean(axis=1)
-    stats /= len(groups)
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(stats, [tail, 1.0 - tail])
-    return Interval(float(np.mean(deltas)), float(low), float(high))
+    return seed_bootstrap([([a], [b]) for a, b in groups], samples=samples, level=level, seed=seed)
 
 
 def seed_bootstrap(
@@ -84,7 +70,7 @@ def seed_bootstrap(
     single run says nothing about seed variance.
     """
     if not groups:
-        raise ValueError("seed_bootstrap needs at least one group")
+        raise ValueError("a bootstrap needs at least one group")
     rng = np.random.default_rng(seed)
     run_rng = np.random.default_rng([seed, 1])
     tables = [
@@ -107,7 +93,7 @@ def seed_bootstrap(
     def redrawn(runs: int) -> np.ndarray:
         """Each sample's share of every run among ``runs`` drawn with replacement."""
         drawn = run_rng.integers(0, runs, size=(samples, runs))
-        return np.stack([np.bincount(row, minlength=runs) for row in drawn]) / runs
+        return (drawn[:, :, None] == np.arange(runs)).sum(axis=1) / runs
 
     shared = [redrawn(tables[0][side].shape[0]) if joint[side] else None for side in (0, 1)]
     deltas = []
