@@ -371,6 +371,22 @@ def test_experiment_compare_command(capsys) -> None:
     assert "matches" not in whole  # readings only with a margin
 
 
+def test_experiment_compare_warns_when_a_system_has_more_runs_of_one_task(capsys) -> None:
+    from uniret.cli import main
+
+    base = f"base={RESULTS}#fs-a-base-s*"
+    assert main(["experiment", "compare", base, f"bm25={RESULTS}#bm25"]) == 0
+    assert "warning" not in capsys.readouterr().err  # seeds of the same tasks: even
+    # a glob that catches cells of one task only besides a run of both: task a has 3 runs, b 1
+    assert main(["experiment", "compare", f"mixed={RESULTS}#fs-a-base-s*,bm25", base]) == 0
+    err = capsys.readouterr().err
+    assert "warning: mixed: tasks have different numbers of runs (a 3, b 1)" in err
+    assert f"a: {RESULTS}#bm25, {RESULTS}#fs-a-base-s0, {RESULTS}#fs-a-base-s1" in err
+    named = report.load_named_runs(f"{RESULTS}#fs-a-base-s*")
+    assert report.uneven_runs(named) == {}
+    assert [where for where, _ in named] == [f"{RESULTS}#fs-a-base-s0", f"{RESULTS}#fs-a-base-s1"]
+
+
 def test_experiment_compare_reads_each_pair_against_an_equivalence_margin(capsys) -> None:
     from uniret.cli import main
 

@@ -224,7 +224,12 @@ def cmd_experiment_report(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment_compare(args: argparse.Namespace) -> int:
-    from uniret.experiments.report import average_system, comparison_report, load_runs
+    from uniret.experiments.report import (
+        average_system,
+        comparison_report,
+        load_named_runs,
+        uneven_runs,
+    )
 
     sources: dict[str, list[str]] = {}  # a name given twice pools its sources' runs
     for item in args.systems:
@@ -233,12 +238,21 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
             print(f"error: {item!r}: expected NAME=SOURCE", file=sys.stderr)
             return 2
         sources.setdefault(name, []).append(source)
-    systems = {
-        name: [run for s in found for run in load_runs(s, args.metric)]
+    named = {
+        name: [run for s in found for run in load_named_runs(s, args.metric)]
         for name, found in sources.items()
     }
+    systems = {name: [run for _, run in found] for name, found in named.items()}
     for name, found in sources.items():  # runs of one task must score the same queries
         average_system(systems[name], " + ".join(found), args.metric)
+        if holders := uneven_runs(named[name]):
+            counts = ", ".join(f"{t} {len(w)}" for t, w in sorted(holders.items()))
+            most = max(holders, key=lambda t: len(holders[t]))
+            print(
+                f"warning: {name}: tasks have different numbers of runs ({counts}); did a glob "
+                f"catch other cells? {most}: {', '.join(holders[most])}",
+                file=sys.stderr,
+            )
     names = list(systems)
     pairs = [(n, names[0]) for n in names[1:]]
     if args.pair:

@@ -96,6 +96,11 @@ def load_runs(source: str, metric: str = "Rprec") -> list[TaskResults]:
     ``RESULTS#GLOB[,GLOB...]`` (the cells of a ``results.json`` whose names match one of the
     globs), or a file glob of ``cell.json`` files (a cell's record) and ``uniret evaluate
     --json`` outputs."""
+    return [run for _, run in load_named_runs(source, metric)]
+
+
+def load_named_runs(source: str, metric: str = "Rprec") -> list[tuple[str, TaskResults]]:
+    """:func:`load_runs`, each run with where it came from (``RESULTS#CELL`` or the file)."""
     if "#" in source:
         path, pattern = source.rsplit("#", 1)
         if not Path(path).is_file():
@@ -131,7 +136,18 @@ def load_runs(source: str, metric: str = "Rprec") -> list[TaskResults]:
                     f"{task}.per_query.{metric}",
                     "missing: no per-query scores to pair",
                 )
-    return [run for _, run in runs]
+    return runs
+
+
+def uneven_runs(runs: Sequence[tuple[str, TaskResults]]) -> dict[str, list[str]]:
+    """Task -> the runs that hold it, when tasks have different numbers of runs (else empty):
+    one system's seeds normally cover the same tasks, so an uneven count often means a glob
+    that caught other cells too (``single-*-s1`` also matches ``single-trex-adversarial-s1``)."""
+    holders: dict[str, list[str]] = {}
+    for where, run in runs:
+        for task in run:
+            holders.setdefault(task, []).append(where)
+    return holders if len({len(w) for w in holders.values()}) > 1 else {}
 
 
 def _task_results(data: Any) -> TaskResults:
