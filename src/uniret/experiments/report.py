@@ -142,7 +142,8 @@ def load_named_runs(source: str, metric: str = "Rprec") -> list[tuple[str, TaskR
 def uneven_runs(runs: Sequence[tuple[str, TaskResults]]) -> dict[str, list[str]]:
     """Task -> the runs that hold it, when tasks have different numbers of runs (else empty):
     one system's seeds normally cover the same tasks, so an uneven count often means a glob
-    that caught other cells too (``single-*-s1`` also matches ``single-trex-adversarial-s1``)."""
+    that caught other cells too (``full-single-*-s1`` also matches
+    ``full-single-trex-adversarial-s1``)."""
     holders: dict[str, list[str]] = {}
     for where, run in runs:
         for task in run:
