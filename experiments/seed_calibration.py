@@ -62,7 +62,7 @@ def _system(
     return (rng.random(p.shape) < p).astype(np.float64)
 
 
-def simulate(draws: int = 500, queries: int = 300, runs: int = 3) -> None:
+def simulate(draws: int = 2000, queries: int = 300, runs: int = 3) -> None:
     """Share of 95% intervals excluding 0 between two equal systems, per setting of the seed
     effect's and the per-query run noise's standard deviations (logit scale)."""
     print(f"\n{draws} simulated pairs of equal systems, {queries} queries, {runs} seeds a side\n")
@@ -82,6 +82,9 @@ def simulate(draws: int = 500, queries: int = 300, runs: int = 3) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--simulate", action="store_true", help="add the simulated pairs")
+    parser.add_argument(
+        "--draws", type=int, default=2000, help="simulated pairs per setting (default 2000)"
+    )
     args = parser.parse_args()
     cells = read_json(RESULTS)["cells"]
     splits = [(0, *rest) for rest in itertools.combinations(SEEDS[1:], 2)]
@@ -108,7 +111,7 @@ def main() -> None:
                 f"| {holds} of {n} | {holds_ahead} of {n} |"
             )
     if args.simulate:
-        simulate()
+        simulate(args.draws)
 
 
 if __name__ == "__main__":
