@@ -418,16 +418,16 @@ def cells_table(results: Results, metric: str = "Rprec") -> str:
 
 def comparison_table(results: Results) -> str:
     """Each configured pair A − B: R-precision difference per task and macro, 95% CI."""
-    systems = main_runs(results)
+    runs = main_runs(results)
     tasks = all_tasks(results)
     samples = int(results.get("bootstrap", 1000))
     rows = []
     for a, b in results.get("report", {}).get("comparisons", []):
-        if a not in systems or b not in systems:
+        if a not in runs or b not in runs:
             continue
         row = [f"{a} − {b}"]
         for t in [*([task] for task in tasks), tasks]:
-            iv = compare(systems[a], systems[b], t, samples=samples)
+            iv = compare(runs[a], runs[b], t, samples=samples)
             row.append(signed(iv) if iv else "–")
         row.append(_spreads(results, (a, b), tasks))
         rows.append(row)
